@@ -1,0 +1,41 @@
+"""Shared fixtures. The suite runs offline: no model hub, no network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _find_shared() -> Path | None:
+    for base in (REPO.parent / "shared", REPO / "shared", REPO.parent.parent / "shared"):
+        if (base / "reference").is_dir():
+            return base
+    return None
+
+
+SHARED = _find_shared()
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """`../shared/reference` beside the checkout (the paper's released data and results)."""
+    if SHARED is None:
+        pytest.skip("../shared/reference is not beside this checkout")
+    return SHARED / "reference"
+
+
+@pytest.fixture(scope="session")
+def world():
+    """The full offline world, built once per test run."""
+    from interp.facts import build_world
+
+    facts, report = build_world()
+    return facts, report
