@@ -76,6 +76,206 @@ def _facts_validate(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------- eval
+def _eval(args) -> int:
+    from interp.evaluate.run import evaluate_checkpoint, summary_table, write_results
+    from interp.facts import load_facts
+
+    facts = load_facts(args.facts)
+    names = [Path(c).name for c in args.checkpoints]
+    if len(set(names)) < len(names):  # base/base from two runs: use the fuller path
+        names = [str(Path(c)) for c in args.checkpoints]
+    results = {}
+    for name, checkpoint in zip(names, args.checkpoints, strict=True):
+        results[name] = evaluate_checkpoint(
+            checkpoint,
+            facts,
+            split=args.split,
+            languages=args.languages,
+            batch_size=args.batch_size,
+            n_boot=args.n_boot,
+            device=args.device,
+            cache=not args.no_cache,
+        )
+        cached = " (cached)" if results[name].from_cache else ""
+        print(f"{checkpoint}: {len(results[name].scores)} items scored{cached}")
+    print()
+    print(summary_table({n: r.metrics for n, r in results.items()}).to_string())
+    if args.out:
+        print(
+            f"\nwrote {write_results(results, args.out)}/metrics.parquet (tidy: metric, language, other, value, ci_low, ci_high, n, checkpoint)"
+        )
+    return 0
+
+
+# --------------------------------------------------------------------------------- score / ablate
+def _analysis_from_args(args):
+    from interp import corpora
+    from interp.analysis import AnalysisConfig, analyze
+    from interp.facts import load_facts
+
+    heldout = None
+    if args.corpus == "facts":
+        facts = load_facts(args.facts)
+        corpus = corpora.from_facts(facts, split="train")
+        heldout = corpora.from_facts(facts, split="test")
+    elif args.corpus.startswith("datasets:"):
+        corpus = corpora.from_datasets(
+            args.corpus.removeprefix("datasets:"), split=args.corpus_split
+        )
+    else:
+        corpus = corpora.from_files(args.corpus)
+    if args.heldout:
+        heldout = corpora.from_files(args.heldout)
+    if args.languages is None:
+        from interp.languages import TRAINED
+
+        args.languages = [code for code in TRAINED if code in corpus.texts] or list(corpus.texts)
+    config = AnalysisConfig(
+        backend=args.backend,
+        seq_len=args.seq_len,
+        token_budget=args.token_budget,
+        batch_size=args.batch_size,
+        n_boot=args.n_boot,
+        n_perm=args.n_perm,
+        lahis_samples=args.lahis_samples,
+        ablation=not getattr(args, "no_ablation", False),
+        device=args.device,
+    )
+    return analyze(
+        args.checkpoint,
+        corpus,
+        heldout=heldout,
+        config=config,
+        out_dir=args.out,
+        languages=args.languages,
+    )
+
+
+def _score(args) -> int:
+    import pandas as pd
+
+    result = _analysis_from_args(args)
+    where = "reloaded from" if result.from_cache else "wrote"
+    tokens = result.provenance["tokens"]
+    print(f"{where} {result.folder}")
+    print(f"tokens per language: {' '.join(f'{c}={n}' for c, n in tokens.items())}\n")
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print("language-specific MLP neurons (95% bootstrap intervals over sequences):")
+        print(result.summary().to_string(index=False))
+        for name, table in result.permutation.items():
+            print(f"\npermutation null ({name}, language labels shuffled across sequences):")
+            print(table.round(3).to_string(index=False))
+        if result.heads is not None:
+            general = result.heads.general()
+            heads = ", ".join(f"L{r.layer}H{r.head}" for r in general.itertuples()) or "none"
+            print(
+                f"\ntop {result.heads.k} heads per language (LAHIS); language-general heads: {heads}"
+            )
+            print("pairwise top-head overlap |top(a) & top(b)| / k:")
+            print(result.heads.overlap().round(2).to_string())
+    return 0
+
+
+def _ablate(args) -> int:
+    result = _analysis_from_args(args)
+    if args.units not in result.ablation:
+        raise InterpError(
+            f"no {args.units} ablation in {result.folder}. Fix: give held-out text (--heldout, or the "
+            "default facts corpus) and, for heads, --lahis-samples > 0"
+        )
+    table = result.ablation[args.units]
+    selected = table[table.control == "selected"]
+    matrix = selected.pivot_table(index="masked", columns="language", values="loss_delta")
+    print(
+        f"loss increase when each language's {args.units} are ablated (rows) measured per language (columns):"
+    )
+    print(matrix.reindex(index=result.languages, columns=result.languages).round(4).to_string())
+    random = table[table.control != "selected"]
+    if len(random):
+        control = random.pivot_table(index="masked", columns="language", values="loss_delta")
+        print("\nrandom sets of the same per-layer size (control):")
+        print(
+            control.reindex(index=result.languages, columns=result.languages).round(4).to_string()
+        )
+    return 0
+
+
+def _add_analysis_arguments(sub) -> None:
+    sub.add_argument("checkpoint", help="HF model folder (or hub id)")
+    sub.add_argument(
+        "--corpus",
+        default="facts",
+        help="'facts' (parallel statements and questions of the fact set, default), a folder with "
+        "<code>.txt / <code>.jsonl / <code>/ per language, or datasets:NAME_OR_PATH",
+    )
+    sub.add_argument(
+        "--corpus-split", default="train", help="split of a datasets corpus (default: train)"
+    )
+    sub.add_argument(
+        "--heldout",
+        help="folder of held-out text per language for ablations (default with facts: test split)",
+    )
+    sub.add_argument(
+        "--facts",
+        help="PolyFact path for --corpus facts (default: data/world, else the built-in world)",
+    )
+    sub.add_argument(
+        "--languages", nargs="+", metavar="CODE", help="default: the trained languages present"
+    )
+    sub.add_argument(
+        "--backend",
+        default="torch",
+        choices=("torch", "lens", "nnsight"),
+        help="activation backend (default: torch hooks)",
+    )
+    sub.add_argument(
+        "--seq-len", type=int, default=128, help="tokens per sequence (default: 128; paper: 1024)"
+    )
+    sub.add_argument(
+        "--token-budget", type=int, default=32768, help="tokens per language (default: 32768)"
+    )
+    sub.add_argument("--batch-size", type=int, default=8)
+    sub.add_argument(
+        "--n-boot", type=int, default=200, help="bootstrap resamples over sequences (default: 200)"
+    )
+    sub.add_argument(
+        "--n-perm", type=int, default=200, help="label permutations for the null (default: 200)"
+    )
+    sub.add_argument(
+        "--lahis-samples",
+        type=int,
+        default=32,
+        help="LAHIS samples per language (0 = skip; paper: 500)",
+    )
+    sub.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
+    sub.add_argument("--out", help="analysis folder (default: CHECKPOINT/analysis/<fingerprint>)")
+
+
+# --------------------------------------------------------------------------------- pipeline
+def _pipeline(args) -> int:
+    import json
+
+    from interp.config import load_config
+    from interp.pipeline import dry_run, run_pipeline
+
+    config = load_config(args.preset, args.config, run=args.run)
+    if args.dry_run:
+        print(json.dumps(dry_run(config), indent=2, default=str))
+        print(f"\nplan for run {config.run!r} is valid (nothing was trained or loaded)")
+        return 0
+    result = run_pipeline(config, progress=not args.quiet)
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print("\nsummary (test facts; accuracy and consistency in %, 95% bootstrap intervals):")
+        print(result.summary.to_string())
+    index = Path(config.figures_dir) / config.run / "index.md"
+    if index.is_file():
+        print(f"\nfigures: {index.parent}/  (index with a one-line reading of each: {index})")
+    return 0
+
+
 def _package_version() -> str:
     from interp import __version__
 
@@ -139,6 +339,101 @@ def build_parser() -> argparse.ArgumentParser:
                 "--fact", metavar="FACT_ID", help="the fact to print in every language"
             )
         sub.set_defaults(func=func)
+    from interp.train.cli import add_train_commands
+
+    add_train_commands(commands)
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="recall and cross-lingual consistency of one or more checkpoints",
+        description=(
+            "Score the four options of every question by log-likelihood after "
+            "'Question: {q}\\nAnswer:' (per-token mean, the paper's protocol); report accuracy per "
+            "language group, total consistency and mean RankC with 95% bootstrap intervals over facts."
+        ),
+    )
+    evaluate.add_argument(
+        "checkpoints", nargs="+", metavar="CHECKPOINT", help="HF model folders (or hub ids)"
+    )
+    evaluate.add_argument(
+        "--facts", help="PolyFact path (default: data/world, else the built-in world)"
+    )
+    evaluate.add_argument(
+        "--split", default="test", choices=("train", "validation", "test"), help="default: test"
+    )
+    evaluate.add_argument(
+        "--languages", nargs="+", metavar="CODE", help="default: every language of the facts"
+    )
+    evaluate.add_argument(
+        "--batch-size", type=int, default=16, help="questions per batch (default: 16)"
+    )
+    evaluate.add_argument(
+        "--n-boot", type=int, default=1000, help="bootstrap resamples (default: 1000; 0 = none)"
+    )
+    evaluate.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    evaluate.add_argument("--out", help="also write all metrics to OUT/metrics.parquet and .csv")
+    evaluate.add_argument(
+        "--no-cache", action="store_true", help="score again even if cached results exist"
+    )
+    evaluate.set_defaults(func=_eval)
+
+    score = commands.add_parser(
+        "score",
+        help="language specialization of MLP neurons (LAPE, absolute) and attention heads (LAHIS)",
+        description=(
+            "Run the checkpoint over a per-language corpus, count neuron firing per language, score "
+            "specific neurons (LAPE paper and Tang variants, an absolute criterion) with bootstrap "
+            "intervals and a permutation null, rank heads with LAHIS, and ablate. Results are saved "
+            "(safetensors, parquet, provenance) and reloaded when nothing changed."
+        ),
+    )
+    _add_analysis_arguments(score)
+    score.add_argument(
+        "--no-ablation", action="store_true", help="skip the dark-diagonal ablations"
+    )
+    score.set_defaults(func=_score)
+
+    ablate = commands.add_parser(
+        "ablate",
+        help="the dark diagonal: per-language loss when each language's neurons or heads are zeroed",
+        description="Zero each language's specific neurons or top heads in turn and measure held-out loss in every language.",
+    )
+    _add_analysis_arguments(ablate)
+    ablate.add_argument(
+        "--units", default="neurons", choices=("neurons", "heads"), help="default: neurons"
+    )
+    ablate.set_defaults(func=_ablate)
+
+    pipeline = commands.add_parser(
+        "pipeline",
+        help="the whole study: facts, base, CPT/SFT/GRPO/CPT+GRPO, evaluation, scores, figures",
+        description=(
+            "Run every stage from facts to figures. Stages are cached by content hash (a re-run "
+            "with nothing changed only reads results) and an interrupted run resumes at the first "
+            "unfinished stage. Presets: smoke (seconds, for tests), default (the organism on a "
+            "laptop CPU), paper (Qwen2.5-7B, LoRA; use --dry-run to validate the plan here)."
+        ),
+    )
+    pipeline.add_argument(
+        "--preset",
+        default="default",
+        choices=("smoke", "default", "paper"),
+        help="default: default",
+    )
+    pipeline.add_argument(
+        "--config", help="JSON or TOML file of overrides (unknown keys are an error)"
+    )
+    pipeline.add_argument(
+        "--run",
+        help="run name: checkpoints/RUN, figures/RUN, runs/RUN (default: the preset's name)",
+    )
+    pipeline.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the plan without training or loading weights",
+    )
+    pipeline.add_argument("--quiet", action="store_true", help="no progress bars")
+    pipeline.set_defaults(func=_pipeline)
     return parser
 
 

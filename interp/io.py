@@ -90,3 +90,19 @@ def file_fingerprint(path: str | os.PathLike) -> str:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()[:16]
+
+
+def checkpoint_fingerprint(path: str | os.PathLike) -> str:
+    """A cheap identity of a model folder: its config, manifest and the names, sizes and
+    modification times of its weight files (hashing 15 GB of 7B weights would take minutes)."""
+    path = Path(path)
+    if not path.is_dir():
+        return fingerprint("hub-or-missing", str(path))
+    parts = []
+    for name in ("config.json", "manifest.json"):
+        file = path / name
+        parts.append(file.read_text(encoding="utf-8") if file.is_file() else None)
+    for file in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        stat = file.stat()
+        parts.append((file.name, stat.st_size, stat.st_mtime_ns))
+    return fingerprint("checkpoint", parts)

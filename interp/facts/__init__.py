@@ -7,6 +7,7 @@ facts = read_polyfact("data/world")           # or the released PolyFact files
 facts.split("test").to_frame()                # a tidy pandas table
 """
 
+from interp.facts.loading import load_facts
 from interp.facts.polyfact import SkipReport, read_polyfact, write_polyfact, write_polyfact_json
 from interp.facts.schema import OPTION_LETTERS, SPLITS, Fact, FactSet, QuestionItem
 from interp.facts.summary import summarize
@@ -22,6 +23,7 @@ __all__ = [
     "SkipReport",
     "WorldConfig",
     "build_world",
+    "load_facts",
     "read_polyfact",
     "summarize",
     "write_polyfact",

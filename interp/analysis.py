@@ -1,0 +1,397 @@
+"""Score one checkpoint's language specialization and keep the result as an artifact folder.
+
+    from interp.analysis import AnalysisConfig, analyze
+    result = analyze("checkpoints/default/base", corpus, heldout=heldout_corpus)
+    result.neurons["lape-paper"].per_language()   # specific neurons per language
+    result.bootstrap["absolute"].per_language     # ... with 95% intervals over sequences
+    result.heads.overlap()                        # top-head overlap between languages
+
+One pass of the model over a per-language corpus feeds the streaming accumulators (firing
+counts, per-sequence counts for resampling, mean activations, head-output norms); the scorers
+(LAPE paper / Tang, absolute), bootstrap intervals and permutation nulls run on those counts;
+LAHIS ranks heads; ablations give the dark-diagonal matrices on held-out text.
+
+The folder (`<checkpoint>/analysis/<key>/` by default) holds the raw accumulators
+(safetensors), tidy tables (parquet) and `provenance.json` (model and corpus fingerprints,
+config, versions). `key` is a hash of all three, so a second call with the same model, corpus
+and settings reloads the folder instead of recomputing; the folder lands in one rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from interp.errors import ConfigError
+
+BACKEND_ALIASES = {
+    "torch": "torch",
+    "lens": "transformer_lens",
+    "transformer_lens": "transformer_lens",
+    "nnsight": "nnsight",
+}
+SCORERS = ("lape-paper", "lape-tang", "absolute")
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """What to measure and how much. Defaults suit the organism; see `paper()` for 7B."""
+
+    backend: str = "torch"
+    seq_len: int = 128
+    token_budget: int | None = 32768  # tokens per language
+    batch_size: int = 8
+    scorers: tuple[str, ...] = SCORERS
+    top_frac: float = 0.01  # LAPE budget
+    n_boot: int = 200  # bootstrap resamples over sequences (0 = none)
+    n_perm: int = 200  # permutations of language labels (0 = none)
+    chunk_size: int = 1  # sequences per resampling unit
+    lahis_samples: int = 32  # per language (0 = no LAHIS); the paper used 500-1000
+    lahis_max_length: int = 128
+    head_frac: float = 0.02  # top heads per language
+    ablation: bool = True  # dark-diagonal matrices on held-out text
+    ablation_random_repeats: int = 1
+    seed: int = 0
+    device: str | None = None
+
+    def __post_init__(self):
+        if self.backend not in BACKEND_ALIASES:
+            raise ConfigError(
+                f"unknown backend {self.backend!r}. Fix: one of {', '.join(sorted(BACKEND_ALIASES))}"
+            )
+        unknown = [s for s in self.scorers if s not in SCORERS]
+        if unknown:
+            raise ConfigError(f"unknown scorer(s) {unknown}. Fix: choose from {list(SCORERS)}")
+
+    @classmethod
+    def paper(cls, **changes) -> AnalysisConfig:
+        """The paper's scale: 1024-token sequences, about 2M tokens per language, 500 LAHIS
+        samples of 512 tokens."""
+        values = dict(
+            seq_len=1024,
+            token_budget=2_000_000,
+            lahis_samples=500,
+            lahis_max_length=512,
+            batch_size=4,
+        )
+        values.update(changes)
+        return cls(**values)
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that change results (not where or how fast they are computed)."""
+        values = asdict(self)
+        values.pop("device")
+        values["backend"] = BACKEND_ALIASES[self.backend]
+        values.pop("batch_size")
+        return values
+
+
+@dataclass
+class Analysis:
+    """Everything measured on one checkpoint; tables are pandas, tensors torch."""
+
+    folder: Path
+    provenance: dict
+    counts: Any  # lape.NeuronCounts
+    neurons: dict[str, Any] = field(default_factory=dict)  # scorer -> NeuronSelection
+    bootstrap: dict[str, Any] = field(default_factory=dict)  # scorer -> BootstrapResult-like
+    permutation: dict[str, Any] = field(default_factory=dict)  # scorer -> per_language table
+    head_importance: Any = None  # [languages, layers, heads] LAHIS, or None
+    heads: Any = None  # HeadSelection
+    head_norms: Any = None  # tidy table
+    ablation: dict[str, Any] = field(default_factory=dict)  # "neurons" / "heads" -> tidy table
+    from_cache: bool = False
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self.provenance["languages"])
+
+    def summary(self):
+        """One row per language: specific neurons per scorer (with intervals), top heads."""
+        import pandas as pd
+
+        table = pd.DataFrame({"language": list(self.languages)})
+        for name, selection in self.neurons.items():
+            counts = selection.per_language().set_index("language")["count"]
+            table[name] = table.language.map(counts).fillna(0).astype(int)
+            boot = self.bootstrap.get(name)
+            if boot is not None:
+                ci = boot.per_language.set_index("language")
+                table[f"{name} 95% CI"] = table.language.map(
+                    lambda c, ci=ci: (
+                        f"[{ci.loc[c, 'lo']:.0f}, {ci.loc[c, 'hi']:.0f}]" if c in ci.index else ""
+                    )
+                )
+        return table
+
+
+class _BootstrapTables:
+    """The tables of a BootstrapResult, as reloaded from parquet."""
+
+    def __init__(self, per_language, per_layer):
+        self.per_language = per_language
+        self.per_layer = per_layer
+
+
+def _corpus_fingerprint(sequences: dict[str, list[list[int]]]) -> str:
+    from interp.io import fingerprint
+
+    return fingerprint("corpus", {code: seqs for code, seqs in sorted(sequences.items())})
+
+
+def analysis_key(checkpoint, sequences, heldout_sequences, config: AnalysisConfig) -> str:
+    from interp.io import checkpoint_fingerprint, fingerprint
+
+    return fingerprint(
+        "analysis-v1",
+        checkpoint_fingerprint(checkpoint),
+        _corpus_fingerprint(sequences),
+        _corpus_fingerprint(heldout_sequences or {}),
+        config.identity(),
+    )
+
+
+def analyze(
+    checkpoint: str | os.PathLike,
+    corpus,
+    *,
+    heldout=None,
+    config: AnalysisConfig | None = None,
+    out_dir: str | os.PathLike | None = None,
+    languages=None,
+    progress: bool = True,
+) -> Analysis:
+    """Measure (or reload) the specialization analysis of `checkpoint` on `corpus`.
+
+    corpus / heldout: `interp.corpora.Corpus` (language -> texts); heldout feeds the ablations.
+    """
+    from interp.corpora import tokenize
+    from interp.models.loading import load_tokenizer
+
+    config = config or AnalysisConfig()
+    checkpoint = Path(checkpoint)
+    if languages:
+        corpus = corpus.subset(languages)
+        heldout = heldout.subset(languages) if heldout is not None else None
+    tokenizer = load_tokenizer(checkpoint)
+    tokenized = tokenize(
+        corpus, tokenizer, seq_len=config.seq_len, token_budget=config.token_budget
+    )
+    held = None
+    if heldout is not None and config.ablation:
+        held = tokenize(
+            heldout,
+            tokenizer,
+            seq_len=config.seq_len,
+            token_budget=config.token_budget // 4 if config.token_budget else None,
+        )
+    key = analysis_key(checkpoint, tokenized.sequences, held.sequences if held else None, config)
+    folder = Path(out_dir) if out_dir else checkpoint / "analysis" / key
+    provenance_file = folder / "provenance.json"
+    if provenance_file.is_file() and json.loads(provenance_file.read_text()).get("key") == key:
+        return load_analysis(folder)
+    return _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progress)
+
+
+def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progress) -> Analysis:
+    import torch
+
+    from interp.activations import (
+        FiringCounts,
+        HeadNorms,
+        MeanActivation,
+        SequenceFiringCounts,
+        collect,
+    )
+    from interp.io import atomic_directory, atomic_write_json, checkpoint_fingerprint
+    from interp.models import adapters
+    from interp.models.loading import load_model
+    from interp.specialization import heads as head_scores
+    from interp.specialization import lape, stats
+    from interp.train.checkpoints import package_versions
+
+    torch.manual_seed(config.seed)
+    model, _ = load_model(checkpoint, device=config.device)
+    model.eval()
+    shape = adapters.shape(model)
+    languages = list(tokenized.sequences)
+    per_language = {code: len(seqs) for code, seqs in tokenized.sequences.items()}
+    firing = FiringCounts(languages, shape.num_layers, shape.intermediate_size)
+    per_sequence = SequenceFiringCounts(
+        languages,
+        shape.num_layers,
+        shape.intermediate_size,
+        per_language,
+        chunk_size=config.chunk_size,
+    )
+    means = MeanActivation(languages, shape.num_layers, shape.intermediate_size, site="post")
+    head_norms = HeadNorms(languages, shape.num_layers, shape.num_heads, shape.head_dim)
+    accumulators = [firing, per_sequence, means, head_norms]
+    collect(
+        model,
+        tokenizer,
+        tokenized.sequences,
+        accumulators,
+        backend=BACKEND_ALIASES[config.backend],
+        batch_size=config.batch_size,
+        progress=progress,
+    )
+
+    counts = lape.NeuronCounts(
+        firing.fires.numpy(), firing.tokens.numpy(), tuple(languages), source=str(checkpoint)
+    )
+    seqs = stats.SequenceCounts(
+        per_sequence.fires.numpy(),
+        per_sequence.chunk_language.numpy(),
+        per_sequence.tokens.numpy(),
+        tuple(languages),
+        source=f"{checkpoint} per-sequence counts",
+    )
+    result = Analysis(folder=folder, provenance={}, counts=counts)
+    for name in config.scorers:
+        params = {"top_frac": config.top_frac} if name.startswith("lape") else {}
+        result.neurons[name] = lape.score(counts, name, **params)
+        if config.n_boot:
+            result.bootstrap[name] = stats.bootstrap(
+                seqs, name, n_boot=config.n_boot, seed=config.seed, **params
+            )
+        if config.n_perm:
+            result.permutation[name] = stats.permutation_null(
+                seqs, name, n_perm=config.n_perm, seed=config.seed, **params
+            ).per_language
+    result.head_norms = head_norms.to_frame()
+    if config.lahis_samples:
+        from interp.specialization.lahis import lahis
+
+        importance = lahis(
+            model,
+            tokenizer,
+            tokenized.sequences,
+            samples_per_language=config.lahis_samples,
+            max_length=config.lahis_max_length,
+            seed=config.seed,
+            progress=progress,
+        )
+        result.head_importance = importance.importance
+        result.heads = head_scores.top_heads(
+            importance.importance, tuple(languages), frac=config.head_frac
+        )
+    if held is not None:
+        from interp.specialization.ablation import dark_diagonal
+
+        neuron_scorer = (
+            "lape-paper" if "lape-paper" in result.neurons else next(iter(result.neurons), None)
+        )
+        units = {"neurons": result.neurons[neuron_scorer] if neuron_scorer else None}
+        if result.heads is not None:
+            units["heads"] = result.heads
+        for kind, selection in units.items():
+            if selection is None:
+                continue
+            result.ablation[kind] = dark_diagonal(
+                model,
+                tokenizer,
+                held.sequences,
+                selection,
+                random_repeats=config.ablation_random_repeats,
+                seed=config.seed,
+                batch_size=config.batch_size,
+                max_length=None,
+                progress=progress,
+            ).table
+
+    result.provenance = {
+        "key": key,
+        "checkpoint": str(checkpoint),
+        "model_fingerprint": checkpoint_fingerprint(checkpoint),
+        "corpus_fingerprint": _corpus_fingerprint(tokenized.sequences),
+        "heldout_fingerprint": _corpus_fingerprint(held.sequences) if held else None,
+        "languages": languages,
+        "tokens": tokenized.tokens,
+        "sequences": per_language,
+        "shape": {
+            "num_layers": shape.num_layers,
+            "intermediate_size": shape.intermediate_size,
+            "num_heads": shape.num_heads,
+        },
+        "config": asdict(config),
+        "versions": package_versions(),
+    }
+    with atomic_directory(folder, overwrite=True) as tmp:
+        for accumulator, name in zip(
+            accumulators, ("firing", "per_sequence", "means", "head_norms"), strict=True
+        ):
+            accumulator.save(tmp / f"{name}.safetensors")
+        for name, selection in result.neurons.items():
+            selection.table.to_parquet(tmp / f"neurons_{name}.parquet")
+        for name, boot in result.bootstrap.items():
+            boot.per_language.to_parquet(tmp / f"bootstrap_{name}.parquet")
+            boot.per_layer.to_parquet(tmp / f"bootstrap_{name}_layers.parquet")
+        for name, table in result.permutation.items():
+            table.to_parquet(tmp / f"permutation_{name}.parquet")
+        result.head_norms.to_parquet(tmp / "head_norms.parquet")
+        if result.head_importance is not None:
+            from safetensors.torch import save_file
+
+            save_file(
+                {"importance": torch.as_tensor(result.head_importance).contiguous()},
+                str(tmp / "lahis.safetensors"),
+            )
+            result.heads.table.to_parquet(tmp / "heads.parquet")
+        for kind, table in result.ablation.items():
+            table.to_parquet(tmp / f"ablation_{kind}.parquet")
+        atomic_write_json(tmp / "provenance.json", result.provenance)
+    return result
+
+
+def load_analysis(folder: str | os.PathLike) -> Analysis:
+    """Reload an analysis folder written by `analyze` (no model needed)."""
+    import pandas as pd
+
+    from interp.activations import load_accumulator
+    from interp.errors import DataError
+    from interp.specialization import heads as head_scores
+    from interp.specialization import lape
+
+    folder = Path(folder)
+    provenance_file = folder / "provenance.json"
+    if not provenance_file.is_file():
+        raise DataError(
+            f"{folder}: no provenance.json, so no finished analysis here. Fix: run `interp score` first"
+        )
+    provenance = json.loads(provenance_file.read_text())
+    languages = tuple(provenance["languages"])
+    firing = load_accumulator(folder / "firing.safetensors")
+    counts = lape.NeuronCounts(
+        firing.fires.numpy(), firing.tokens.numpy(), languages, source=str(folder)
+    )
+    result = Analysis(folder=folder, provenance=provenance, counts=counts, from_cache=True)
+    config = provenance["config"]
+    for name in config["scorers"]:
+        params = {"top_frac": config["top_frac"]} if name.startswith("lape") else {}
+        # selections are cheap to recompute from the counts, and equal to the saved tables
+        result.neurons[name] = lape.score(counts, name, **params)
+        boot = folder / f"bootstrap_{name}.parquet"
+        if boot.is_file():
+            result.bootstrap[name] = _BootstrapTables(
+                pd.read_parquet(boot), pd.read_parquet(folder / f"bootstrap_{name}_layers.parquet")
+            )
+        perm = folder / f"permutation_{name}.parquet"
+        if perm.is_file():
+            result.permutation[name] = pd.read_parquet(perm)
+    result.head_norms = pd.read_parquet(folder / "head_norms.parquet")
+    if (folder / "lahis.safetensors").is_file():
+        from safetensors.torch import load_file
+
+        result.head_importance = load_file(str(folder / "lahis.safetensors"))["importance"]
+        result.heads = head_scores.top_heads(
+            result.head_importance, languages, frac=config["head_frac"]
+        )
+    for kind in ("neurons", "heads"):
+        path = folder / f"ablation_{kind}.parquet"
+        if path.is_file():
+            result.ablation[kind] = pd.read_parquet(path)
+    return result

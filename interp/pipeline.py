@@ -1,0 +1,343 @@
+"""The whole study in one call: facts -> base -> CPT / SFT / GRPO / CPT+GRPO -> evaluation ->
+specialization scores -> comparison figures and a summary.
+
+    from interp.config import load_config
+    from interp.pipeline import run_pipeline
+    result = run_pipeline(load_config("default"))
+    result.summary            # one row per checkpoint
+
+Every stage has a key: a hash of its settings and of the keys of the stages it reads. A stage
+whose key matches the one recorded in `runs/<run>/state.json` (and whose output is there) is
+skipped, so a re-run with nothing changed only reads results back. A stage is recorded only
+after its output has landed (outputs are written atomically), so an interrupted pipeline
+resumes at the first unfinished stage, and the trainers resume from their last saved step.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from interp.config import PipelineConfig
+from interp.errors import ConfigError, InterpError
+from interp.io import atomic_write_json, fingerprint
+
+STAGES = ("facts", "base", "cpt", "sft", "grpo", "cpt-grpo", "evaluate", "score", "figures")
+PARENT = {"cpt": "base", "sft": "base", "grpo": "base", "cpt-grpo": "cpt"}
+REGIME_OF = {"cpt": "cpt", "sft": "sft", "grpo": "grpo", "cpt-grpo": "grpo"}
+
+
+@dataclass
+class PipelineResult:
+    run: str
+    checkpoints: dict[str, Path] = field(default_factory=dict)
+    evaluations: dict[str, Any] = field(default_factory=dict)  # name -> metrics table
+    analyses: dict[str, Any] = field(default_factory=dict)  # name -> Analysis
+    report: Any = None
+    summary: Any = None  # pandas DataFrame
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds this run
+    skipped: list[str] = field(default_factory=list)  # stages reused from an earlier run
+
+
+class _State:
+    """`runs/<run>/state.json`: the key and output of each finished stage."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.stages = json.loads(path.read_text()) if path.is_file() else {}
+
+    def done(self, stage: str, key: str, output: Path | None = None) -> bool:
+        entry = self.stages.get(stage)
+        if not entry or entry.get("key") != key:
+            return False
+        return output is None or Path(entry["output"]).exists()
+
+    def record(self, stage: str, key: str, output: Path | None, seconds: float) -> None:
+        self.stages[stage] = {
+            "key": key,
+            "output": str(output) if output else None,
+            "seconds": round(seconds, 2),
+        }
+        atomic_write_json(self.path, self.stages)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _regime_config(config: PipelineConfig, regime: str):
+    from interp.train.cpt import CPTRegime
+    from interp.train.grpo import GRPORegime
+    from interp.train.sft import SFTRegime
+
+    cls = {"cpt": CPTRegime, "sft": SFTRegime, "grpo": GRPORegime}[regime]
+    return cls.preset(config.preset, **getattr(config, regime))
+
+
+def _organism_config(config: PipelineConfig):
+    from interp.train.organism import PRESETS
+
+    base = PRESETS.get(config.preset, PRESETS["default"])
+    return base.with_overrides(**config.organism)
+
+
+def _analysis_config(config: PipelineConfig):
+    from interp.analysis import AnalysisConfig
+
+    return AnalysisConfig(**config.analysis)
+
+
+def plan(config: PipelineConfig) -> list[dict[str, Any]]:
+    """What each stage would run, with its settings, without loading any model."""
+    stages = [
+        {"stage": "facts", "source": config.facts or "offline world", "settings": config.world}
+    ]
+    if config.base_model:
+        stages.append({"stage": "base", "model": config.base_model, "training": "none (given)"})
+    else:
+        stages.append(
+            {
+                "stage": "base",
+                "training": "organism",
+                "settings": _organism_config(config).to_dict(),
+            }
+        )
+    for name in config.regimes:
+        regime = _regime_config(config, REGIME_OF[name])
+        stages.append({"stage": name, "parent": PARENT[name], "settings": regime.to_dict()})
+    stages.append({"stage": "evaluate", "settings": config.evaluation})
+    stages.append({"stage": "score", "settings": _analysis_config(config).identity()})
+    stages.append({"stage": "figures", "out": str(Path(config.figures_dir) / config.run)})
+    return stages
+
+
+def dry_run(config: PipelineConfig) -> dict[str, Any]:
+    """Validate the whole plan here, without weights: configs, data, LoRA targets against the
+    model's shape, the accelerate file, GRPO batch layout."""
+    from interp.facts import load_facts
+    from interp.train.grpo import grpo_plan
+    from interp.train.regimes import dry_run as regime_dry_run
+
+    facts = load_facts(config.facts) if config.facts else _build_world(config)
+    model = config.base_model or "organism"
+    report: dict[str, Any] = {
+        "run": config.run,
+        "facts": len(facts),
+        "stages": plan(config),
+        "checks": {},
+    }
+    for name in config.regimes:
+        regime = REGIME_OF[name]
+        settings = _regime_config(config, regime)
+        if regime == "grpo":
+            report["checks"][name] = grpo_plan(facts, settings)
+        elif config.base_model:
+            report["checks"][name] = regime_dry_run(
+                regime,
+                config.base_model,
+                facts,
+                settings,
+                accelerate_config=config.accelerate_config_path(),
+            )
+        else:
+            report["checks"][name] = {"model": model, "ok": True}
+    return report
+
+
+def _build_world(config: PipelineConfig):
+    from interp.facts import WorldConfig, build_world
+
+    values = dict(config.world)
+    for name in ("languages", "relations"):
+        if name in values:
+            values[name] = tuple(values[name])
+    facts, _ = build_world(WorldConfig(**values))
+    return facts
+
+
+def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineResult:
+    """Run (or reuse) every stage; see the module docstring."""
+    from interp import corpora
+    from interp.analysis import analyze
+    from interp.evaluate.run import evaluate_checkpoint, summary_table
+    from interp.facts import read_polyfact, write_polyfact
+    from interp.io import checkpoint_fingerprint, file_fingerprint
+
+    run_dir = Path(config.runs_dir) / config.run
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "config.json", config.to_dict())
+    state = _State(run_dir / "state.json")
+    result = PipelineResult(run=config.run)
+    started = time.perf_counter()
+
+    def stage(name: str, key: str, output: Path | None, work) -> Any:
+        if state.done(name, key, output):
+            result.skipped.append(name)
+            _say(f"[{name}] up to date ({key})")
+            return work(cached=True)
+        _say(f"[{name}] running ...")
+        t0 = time.perf_counter()
+        value = work(cached=False)
+        seconds = time.perf_counter() - t0
+        state.record(name, key, output, seconds)
+        result.timings[name] = seconds
+        _say(f"[{name}] done in {seconds:.1f} s")
+        return value
+
+    # facts
+    facts_dir = run_dir / "facts"
+    if config.facts:
+        facts_key = fingerprint("facts", file_fingerprint(config.facts))
+    else:
+        from interp.facts.world import _source_versions
+
+        facts_key = fingerprint("world", config.world, _source_versions())
+
+    def make_facts(cached):
+        if not cached:
+            facts = read_polyfact(config.facts) if config.facts else _build_world(config)
+            write_polyfact(facts, facts_dir, overwrite=True)
+        return read_polyfact(facts_dir)
+
+    facts = stage("facts", facts_key, facts_dir, make_facts)
+
+    # base
+    checkpoints_root = Path(config.checkpoints_dir) / config.run
+    keys = {"facts": facts_key}
+    if config.base_model:
+        base = Path(config.base_model)
+        keys["base"] = fingerprint("given", checkpoint_fingerprint(base))
+        result.checkpoints["base"] = base
+    else:
+        from interp.train.organism import train_organism
+
+        organism = _organism_config(config)
+        base = checkpoints_root / "base"
+        keys["base"] = fingerprint("base", facts_key, organism.to_dict())
+
+        def make_base(cached):
+            if not cached:
+                train_organism(facts, base, organism, overwrite=base.exists(), progress=progress)
+            return base
+
+        result.checkpoints["base"] = stage("base", keys["base"], base, make_base)
+
+    # regimes
+    for name in config.regimes:
+        regime = REGIME_OF[name]
+        settings = _regime_config(config, regime)
+        parent = result.checkpoints.get(PARENT[name])
+        if parent is None:
+            raise ConfigError(
+                f"regime {name!r} starts from {PARENT[name]!r}, which this run does not train. "
+                f"Fix: add {PARENT[name]!r} to regimes"
+            )
+        out = checkpoints_root / name
+        keys[name] = fingerprint(name, keys[PARENT[name]], facts_key, settings.to_dict())
+
+        def make_regime(cached, regime=regime, parent=parent, out=out, settings=settings):
+            if not cached:
+                _train(regime, parent, facts, out, settings)
+            return out
+
+        result.checkpoints[name] = stage(name, keys[name], out, make_regime)
+
+    # evaluation (each checkpoint caches its own results; this stage only gathers them)
+    evaluation = dict(config.evaluation)
+    split = evaluation.pop("split", "test")
+    eval_key = fingerprint("evaluate", {n: keys[n] for n in result.checkpoints}, config.evaluation)
+
+    def make_evaluations(cached):
+        for name, checkpoint in result.checkpoints.items():
+            out = evaluate_checkpoint(
+                checkpoint, facts, split=split, progress=progress and not cached, **evaluation
+            )
+            result.evaluations[name] = out.metrics
+        table = summary_table(result.evaluations)
+        atomic_write_json(
+            run_dir / "evaluation.json", {"summary": table.reset_index().to_dict("records")}
+        )
+        return table
+
+    evaluation_summary = stage("evaluate", eval_key, run_dir / "evaluation.json", make_evaluations)
+
+    # specialization scores
+    analysis_config = _analysis_config(config)
+    score_key = fingerprint(
+        "score", {n: keys[n] for n in result.checkpoints}, analysis_config.identity()
+    )
+    corpus = corpora.from_facts(facts, split="train")
+    heldout = corpora.from_facts(facts, split="test")
+
+    def make_scores(cached):
+        for name, checkpoint in result.checkpoints.items():
+            result.analyses[name] = analyze(
+                checkpoint,
+                corpus,
+                heldout=heldout,
+                config=analysis_config,
+                progress=progress and not cached,
+            )
+        return result.analyses
+
+    stage("score", score_key, None, make_scores)
+
+    # figures
+    figures_dir = Path(config.figures_dir) / config.run
+    figures_key = fingerprint("figures", eval_key, score_key, _report_version())
+
+    def make_figures(cached):
+        if cached:  # the figures and index.md are on disk already
+            return None
+        from interp.report import write_report
+
+        return write_report(result.analyses, result.evaluations, figures_dir, baseline="base")
+
+    result.report = stage("figures", figures_key, figures_dir / "index.md", make_figures)
+    result.summary = _summary(evaluation_summary, result)
+    atomic_write_json(run_dir / "summary.json", result.summary.reset_index().to_dict("records"))
+    _say(f"\npipeline {config.run}: {time.perf_counter() - started:.1f} s")
+    return result
+
+
+def _report_version() -> str:
+    from interp import __version__
+
+    return __version__
+
+
+def _train(regime: str, parent: Path, facts, out: Path, settings) -> Path:
+    if regime == "cpt":
+        from interp.train.cpt import train_cpt
+
+        return train_cpt(parent, facts, out, settings, overwrite=out.exists())
+    if regime == "sft":
+        from interp.train.sft import train_sft
+
+        return train_sft(parent, facts, out, settings, overwrite=out.exists())
+    if regime == "grpo":
+        from interp.train.grpo import train_grpo
+
+        return train_grpo(parent, facts, out, settings, overwrite=out.exists())
+    raise InterpError(f"unknown regime {regime!r}")
+
+
+def _summary(evaluation_summary, result: PipelineResult):
+    """Recall and consistency per checkpoint, with specialization counts beside them."""
+    table = evaluation_summary.copy()
+    for name, analysis in result.analyses.items():
+        for scorer in ("absolute",):
+            if scorer in analysis.neurons:
+                table.loc[name, f"specific neurons ({scorer})"] = len(
+                    analysis.neurons[scorer].table
+                )
+        if analysis.heads is not None:
+            overlap = analysis.heads.overlap().to_numpy()
+            n = overlap.shape[0]
+            table.loc[name, "mean top-head overlap"] = round(
+                float((overlap.sum() - n) / max(n * (n - 1), 1)), 3
+            )
+    return table

@@ -1,0 +1,53 @@
+"""Figures of the routing-reorganization study: tables in, matplotlib Figure out.
+
+    from interp import compare, plots
+    fig = plots.plot_neuron_counts(compare.counts_table(sels, baseline="base"), log=True)
+    plots.save(fig, "figures/run/neuron_counts")        # writes .png and .pdf atomically
+
+| # | function | table it draws (from `interp.compare`) |
+|---|----------|----------------------------------------|
+| 1 | plot_neuron_counts | counts_table |
+| 2 | plot_layer_heatmap | layer_table |
+| 3 | plot_cumulative | cumulative_table (+ ks_compare) |
+| 4 | plot_reassignment | reassignment |
+| 5 | plot_head_layers | head_layer_table |
+| 6 | plot_head_overlap | head_overlap_table |
+| 7 | plot_dark_diagonal | ablation_matrix / ablation_difference |
+| 8 | plot_recall | stack_results (evaluate tables) |
+| 9 | plot_specialization_vs_consistency | thesis_table |
+
+Every function builds a `matplotlib.figure.Figure` directly (no pyplot, nothing global), so
+it works the same in notebooks, batch runs and tests. Names load on first use: importing
+this package does not import matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "style": ["save", "checkpoint_colors", "language_color", "language_marker", "language_label"],
+    "neurons": [
+        "plot_neuron_counts",
+        "plot_layer_heatmap",
+        "plot_cumulative",
+        "plot_reassignment",
+    ],
+    "heads": ["plot_head_layers", "plot_head_overlap", "plot_dark_diagonal"],
+    "recall": ["plot_recall"],
+    "thesis": ["plot_specialization_vs_consistency"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,174 @@
+"""`interp score` end to end on a model whose language-specific neurons are planted by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from interp.analysis import AnalysisConfig, analyze, load_analysis
+from interp.cli import main
+from interp.corpora import Corpus, from_facts, tokenize
+from interp.facts import WorldConfig, build_world
+
+# (language, layer, neuron, embedding dimension that carries the language's signal)
+PLANTED = [("ja", 0, 3, 0), ("ja", 0, 17, 0), ("ja", 1, 5, 0), ("de", 1, 40, 1), ("de", 0, 8, 1)]
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A tiny qwen2 where the PLANTED neurons fire exactly on tokens seen only in their language.
+
+    Embedding dimension d is +5 on the tokens that occur only in language l's corpus and -5
+    elsewhere; a planted neuron's gate reads +10 x dimension d, so it fires iff the token is
+    one of l's own. Nothing else reads or writes dimensions 0 and 1 (other gates ignore them,
+    attention outputs are zeroed, no MLP writes them), so no other neuron can learn the
+    language from them.
+    """
+    from interp.models.loading import load_model
+    from interp.models.tiny import build_tiny
+
+    root = tmp_path_factory.mktemp("planted")
+    facts, _ = build_world(
+        WorldConfig(languages=("en", "de", "ja"), relations=("currency", "continent"))
+    )
+    corpus = from_facts(facts, split="train")
+    texts = [t for code in corpus.languages for t in corpus.texts[code]]
+    model_dir = build_tiny(
+        root / "model", "qwen2", texts=texts, vocab_size=600, hidden_size=64, intermediate_size=128
+    )
+    model, tokenizer = load_model(model_dir, device="cpu")
+    seen = {
+        code: {
+            i
+            for s in tokenize(corpus, tokenizer, seq_len=32, token_budget=4096).sequences[code]
+            for i in s
+        }
+        for code in corpus.languages
+    }
+    with torch.no_grad():
+        embed = model.model.embed_tokens.weight
+        embed[:, :2] = -5.0
+        for code, dim in (("ja", 0), ("de", 1)):
+            own = seen[code] - set().union(*(ids for other, ids in seen.items() if other != code))
+            embed[sorted(own), dim] = 5.0
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.gate_proj.weight[:, :2] = 0.0
+            layer.mlp.down_proj.weight[:2, :] = 0.0
+        for _code, layer, neuron, dim in PLANTED:
+            gate = model.model.layers[layer].mlp.gate_proj.weight
+            gate[neuron] = 0.0
+            gate[neuron, dim] = 10.0
+    model.save_pretrained(model_dir)
+    return model_dir, corpus, from_facts(facts, split="test")
+
+
+def _config(**changes):
+    values = dict(
+        seq_len=32, token_budget=4096, n_boot=30, n_perm=30, lahis_samples=3, lahis_max_length=32
+    )
+    values.update(changes)
+    return AnalysisConfig(**values)
+
+
+def test_scorers_recover_exactly_the_planted_neurons(planted, tmp_path):
+    model_dir, corpus, heldout = planted
+    n_neurons = 2 * 128
+    config = _config(top_frac=len(PLANTED) / n_neurons)
+    result = analyze(
+        model_dir, corpus, heldout=heldout, config=config, out_dir=tmp_path / "a", progress=False
+    )
+    truth = {(code, layer, neuron) for code, layer, neuron, _ in PLANTED}
+    # (Tang et al.'s variant is left out: it only considers rates above the 95th percentile of
+    # all rates, and the planted neurons fire on fewer tokens than the random ones do.)
+    for name in ("lape-paper", "absolute"):
+        table = result.neurons[name].table
+        found = set(zip(table.language, table.layer, table.neuron, strict=True))
+        assert found == truth, name
+    # the intervals cover the truth; the null puts planted neurons far below the observed
+    boot = result.bootstrap["absolute"].per_language.set_index("language")
+    assert boot.loc["ja", "lo"] <= 3 <= boot.loc["ja", "hi"]
+    perm = result.permutation["absolute"].set_index("language")
+    assert perm.loc["ja", "observed"] == 3 and perm.loc["ja", "null_hi"] < 3
+    assert perm.loc["ja", "p_value"] < 0.05
+
+    # saved, and reloaded instead of recomputed
+    again = load_analysis(tmp_path / "a")
+    assert again.from_cache
+    assert again.neurons["absolute"].table.equals(result.neurons["absolute"].table)
+    assert torch.equal(
+        torch.as_tensor(again.head_importance), torch.as_tensor(result.head_importance)
+    )
+    assert set(again.ablation) == {"neurons", "heads"}
+    cached = analyze(
+        model_dir, corpus, heldout=heldout, config=config, out_dir=tmp_path / "a", progress=False
+    )
+    assert cached.from_cache
+    assert again.provenance["tokens"] == {"en": 4096, "de": 4096, "ja": 4096}
+
+
+def test_ablating_a_language_s_neurons_hurts_that_language_most(planted, tmp_path):
+    model_dir, corpus, heldout = planted
+    # give the planted neurons a real effect on the output: they write into the logits
+    from interp.models.loading import load_model
+
+    model, _ = load_model(model_dir, device="cpu")
+    with torch.no_grad():
+        for _code, layer, neuron, _dim in PLANTED:
+            model.model.layers[layer].mlp.down_proj.weight[2:, neuron] = 0.5
+            model.model.layers[layer].mlp.up_proj.weight[neuron] = 0.3
+    boosted = tmp_path / "boosted"
+    model.save_pretrained(boosted)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (boosted / name).write_bytes((model_dir / name).read_bytes())
+    config = _config(
+        top_frac=len(PLANTED) / 256, n_boot=0, n_perm=0, lahis_samples=0, scorers=("absolute",)
+    )
+    result = analyze(boosted, corpus, heldout=heldout, config=config, progress=False)
+    table = result.ablation["neurons"]
+    selected = table[table.control == "selected"].pivot_table(
+        index="masked", columns="language", values="loss_delta"
+    )
+    # ablating ja's neurons changes ja's loss, and nothing else's: they fire only on ja tokens
+    assert abs(selected.loc["ja", "ja"]) > 1e-4
+    assert selected.loc["ja", "en"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_score_cli_and_bad_input(planted, tmp_path, capsys):
+    model_dir, _, _ = planted
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    (folder / "en.txt").write_text("the capital of france is paris\n" * 60)
+    (folder / "ja.txt").write_text("日本の首都は東京です\n" * 60)
+    args = [
+        "score",
+        str(model_dir),
+        "--corpus",
+        str(folder),
+        "--seq-len",
+        "16",
+        "--token-budget",
+        "512",
+    ]
+    args += [
+        "--n-boot",
+        "5",
+        "--n-perm",
+        "5",
+        "--lahis-samples",
+        "2",
+        "--no-ablation",
+        "--out",
+        str(tmp_path / "s"),
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "tokens per language: en=512 ja=512" in out and "permutation null" in out
+    assert main(args) == 0
+    assert "reloaded from" in capsys.readouterr().out
+    (folder / "de.txt").write_text("   \n")
+    assert main([*args[:-1], str(tmp_path / "s2")]) == 1
+    assert "no text at all for de" in capsys.readouterr().err
+    with pytest.raises(Exception, match="unknown backend"):
+        AnalysisConfig(backend="jax")
+    assert Corpus({"en": ["x"]}).subset(["en"]).languages == ("en",)

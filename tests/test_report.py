@@ -1,0 +1,317 @@
+"""The report step: every figure, its reading, summary.csv and skipped inputs, on planted data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from interp.analysis import Analysis
+from interp.errors import ConfigError, DataError
+from interp.specialization.heads import top_heads
+from interp.specialization.lape import score
+from interp.specialization.stats import SequenceCounts, bootstrap
+
+pytest.importorskip("matplotlib")
+
+from interp.report import verdict, write_reference_report, write_report  # noqa: E402
+
+LANGS = ("en", "de", "id", "ar", "bn", "sw", "ca", "el")  # trained high/low, unseen ca el
+N_LAYERS, N_NEURONS, N_HEADS = 3, 32, 4
+N_SEQ, SEQ_TOKENS = 6, 200
+
+
+def sequence_counts(specific: float, seed: int, n_neurons: int = N_NEURONS) -> SequenceCounts:
+    """Per-sequence firing counts where neuron j < 2 * len(LANGS) fires mostly for language
+    j // 2 with strength `specific` (0 = no language preference)."""
+    rng = np.random.default_rng(seed)
+    rates = np.full((len(LANGS), N_LAYERS, n_neurons), 0.01)
+    for j in range(2 * len(LANGS)):
+        rates[j // 2, :, j] += 0.6 * specific
+    rates[:, :, 2 * len(LANGS) :] = rng.uniform(0.05, 0.3, size=n_neurons - 2 * len(LANGS))
+    language = np.repeat(np.arange(len(LANGS)), N_SEQ)
+    counts = rng.binomial(SEQ_TOKENS, rates[language])
+    return SequenceCounts(counts, language, np.full(len(language), SEQ_TOKENS), LANGS)
+
+
+class ReloadedBootstrap:
+    """What `load_analysis` gives back: only the tables of a bootstrap."""
+
+    def __init__(self, result):
+        self.per_language = result.per_language
+        self.per_layer = result.per_layer
+
+
+def ablation_table(seed: int) -> pd.DataFrame:
+    """Own language hurt most (planted), plus one random-control repeat."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for control in ("selected", "random"):
+        for masked in LANGS:
+            for lang in LANGS:
+                own = masked == lang and control == "selected"
+                rows.append(
+                    {
+                        "masked": masked,
+                        "language": lang,
+                        "control": control,
+                        "repeat": 0,
+                        "loss_delta": (1.0 if own else 0.0) + rng.uniform(0, 0.1),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def make_analysis(
+    specific: float,
+    seed: int,
+    *,
+    reloaded: bool = False,
+    heads: bool = True,
+    ablation: bool = True,
+    n_neurons: int = N_NEURONS,
+    languages: tuple[str, ...] = LANGS,
+) -> Analysis:
+    seqs = sequence_counts(specific, seed, n_neurons)
+    counts = seqs.totals()
+    if languages != LANGS:  # same data, other labels: a language mismatch
+        from interp.specialization.lape import NeuronCounts
+
+        counts = NeuronCounts(counts.counts, counts.tokens, languages)
+    neurons, boots = {}, {}
+    for name, params in (("lape-paper", {"top_frac": 0.05}), ("absolute", {})):
+        neurons[name] = score(counts, name, **params)
+        if languages == LANGS:
+            result = bootstrap(seqs, name, n_boot=40, seed=0, **params)
+            boots[name] = ReloadedBootstrap(result) if reloaded else result
+    rng = np.random.default_rng(seed + 100)
+    importance = rng.random((len(languages), N_LAYERS, N_HEADS))
+    return Analysis(
+        folder=Path("."),
+        provenance={
+            "languages": list(languages),
+            "shape": {"num_layers": N_LAYERS, "intermediate_size": n_neurons, "num_heads": 4},
+        },
+        counts=counts,
+        neurons=neurons,
+        bootstrap=boots,
+        head_importance=importance if heads else None,
+        heads=top_heads(importance, languages, k=3) if heads else None,
+        ablation={"neurons": ablation_table(seed), "heads": ablation_table(seed + 1)}
+        if ablation
+        else {},
+    )
+
+
+def scores_table(skill: float, seed: int, n_facts: int = 40) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    answers = np.random.default_rng(7).integers(4, size=n_facts)
+    return pd.DataFrame(
+        [
+            {
+                "fact_id": f"f{f}",
+                "language": lang,
+                "answer_index": int(answers[f]),
+                "scores": (rng.normal(size=4) + skill * np.eye(4)[answers[f]]).tolist(),
+                "option_ids": ("a", "b", "c", "d"),
+            }
+            for f in range(n_facts)
+            for lang in LANGS
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def study():
+    from interp.evaluate.metrics import evaluate
+
+    analyses = {
+        "base": make_analysis(1.0, 0),
+        "sft": make_analysis(1.0, 0, reloaded=True, ablation=False),  # same data as base
+        "grpo": make_analysis(0.08, 2),  # planted: language preference almost gone
+    }
+    del analyses["grpo"].ablation["heads"]
+    scores = {"base": scores_table(0.5, 0), "sft": scores_table(1.0, 1), "grpo": scores_table(4, 2)}
+    evaluations = {name: evaluate(table, n_boot=60) for name, table in scores.items()}
+    return analyses, evaluations, scores
+
+
+@pytest.fixture(scope="module")
+def report(study, tmp_path_factory):
+    analyses, evaluations, _ = study
+    out = tmp_path_factory.mktemp("report")
+    return write_report(analyses, evaluations, out, dpi=30)
+
+
+EXPECTED = [
+    "01_neuron_counts",
+    "01_neuron_counts_absolute",
+    "02_layer_heatmap",
+    "03_cumulative",
+    "04_reassignment_sft",
+    "04_reassignment_grpo",
+    "05_head_layers",
+    "06_head_overlap",
+    "07_dark_diagonal_neurons_base",
+    "07_dark_diagonal_neurons_grpo",
+    "07_dark_diagonal_heads_base",
+    "08_recall",
+    "09_specialization_vs_consistency",
+    "09_specialization_vs_rankc",
+]
+
+
+def test_every_figure_is_written_and_indexed(report):
+    assert list(report.figures) == EXPECTED
+    assert report.skipped == {
+        "07_dark_diagonal_neurons_sft": "no neurons ablation for sft",
+        "07_dark_diagonal_heads_sft": "no heads ablation for sft",
+        "07_dark_diagonal_heads_grpo": "no heads ablation for grpo",
+    }
+    index = report.index.read_text()
+    lines = {line.split("**")[1]: line for line in index.splitlines() if line.startswith("- **")}
+    for name in EXPECTED:
+        png, pdf = report.out_dir / f"{name}.png", report.out_dir / f"{name}.pdf"
+        assert report.figures[name] == [png, pdf]
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+        assert f"({png.name})" in lines[name] and f"({pdf.name})" in lines[name]
+        reading = report.readings[name]
+        assert len(reading) > 20 and lines[name].endswith(reading)
+    for table in ("neuron_counts", "layer_heatmap", "ks", "evaluation", "summary"):
+        assert (report.out_dir / "tables" / f"{table}.csv").is_file()
+
+
+def test_summary_matches_the_inputs(report, study):
+    analyses, evaluations, scores = study
+    summary = pd.read_csv(report.out_dir / "summary.csv").set_index("checkpoint")
+    assert list(summary.index) == ["base", "sft", "grpo"]
+    for name, analysis in analyses.items():
+        # specific (neuron, language) pairs, counted from the sets
+        pairs = sum(len(s) for s in analysis.neurons["absolute"].sets().values())
+        assert summary.loc[name, "specific_neurons_absolute"] == pairs
+        # mean top-head overlap by hand: |A & B| / k over ordered pairs of languages
+        sets = analysis.heads.sets()
+        overlaps = [len(sets[a] & sets[b]) / 3 for a in LANGS for b in LANGS if a != b]
+        assert summary.loc[name, "mean_top_head_overlap"] == pytest.approx(np.mean(overlaps))
+    # unseen-language accuracy by hand: argmax per row, mean over ca and el
+    table = scores["grpo"]
+    correct = [
+        int(np.argmax(s)) == a for s, a in zip(table["scores"], table["answer_index"], strict=True)
+    ]
+    by_lang = table.assign(correct=correct).groupby("language")["correct"].mean()
+    assert summary.loc["grpo", "accuracy_unseen"] == pytest.approx(by_lang[["ca", "el"]].mean())
+    row = evaluations["sft"].query("metric == 'total_consistency'").iloc[0]
+    assert summary.loc["sft", "total_consistency"] == pytest.approx(row["value"])
+    assert summary.loc["sft", "total_consistency_lo"] == pytest.approx(row["ci_low"])
+
+
+def test_readings_are_honest(report):
+    summary = report.summary.set_index("checkpoint")
+    reading = report.readings["01_neuron_counts_absolute"]
+    base, sft, grpo = (summary.loc[c] for c in ("base", "sft", "grpo"))
+    # sft has the same data as base: identical intervals, so no clear change
+    sft_part, grpo_part = reading.split("; grpo vs base")
+    assert sft_part.startswith(
+        "sft vs base: absolute-criterion specific neurons "
+        f"{base.specific_neurons_absolute:,.0f} \u2192 {sft.specific_neurons_absolute:,.0f}"
+    )
+    assert "no clear change" in sft_part and "+0%" in sft_part
+    # grpo: planted loss of specificity; the intervals decide the wording
+    assert grpo.specific_neurons_absolute_hi < base.specific_neurons_absolute_lo
+    assert "clear decrease" in grpo_part
+    assert (
+        f"{base.specific_neurons_absolute:,.0f} \u2192 {grpo.specific_neurons_absolute:,.0f}"
+        in grpo_part
+    )
+    dark = report.readings["07_dark_diagonal_neurons_grpo"]
+    assert "own language rises most in 8 of 8 rows" in dark  # planted: own language + 1
+    assert "Diagonal mean vs base:" in dark
+    assert verdict(0.1, 0.2, 0.15, 0.3) == "no clear change"
+    assert verdict(0.1, 0.2, 0.25, 0.3) == "clear increase"
+    assert verdict(0.1, 0.2, np.nan, 0.3) is None
+
+
+def test_missing_inputs_are_skipped(study, tmp_path):
+    analyses = {
+        "base": make_analysis(1.0, 0, heads=False, ablation=False),
+        "grpo": make_analysis(0.3, 2, heads=False, ablation=False),
+    }
+    report = write_report(analyses, {}, tmp_path, formats=("png",), dpi=20)
+    assert list(report.figures) == [
+        "01_neuron_counts",
+        "01_neuron_counts_absolute",
+        "02_layer_heatmap",
+        "03_cumulative",
+        "04_reassignment_grpo",
+    ]
+    assert "LAHIS" in report.skipped["05_head_layers"]
+    assert "no heads ablation" in report.skipped["07_dark_diagonal_heads"]
+    assert "evaluation" in report.skipped["08_recall"]
+    assert "total_consistency" in report.skipped["09_specialization_vs_consistency"]
+    index = (tmp_path / "index.md").read_text()
+    assert "## Skipped" in index and "- **08_recall**: no evaluation tables" in index
+    assert not (tmp_path / "05_head_layers.png").exists()
+    assert not list(tmp_path.glob("*.pdf"))
+
+
+def test_incomparable_checkpoints_raise(tmp_path):
+    base = make_analysis(1.0, 0, heads=False, ablation=False)
+    wider = make_analysis(1.0, 1, n_neurons=40, heads=False, ablation=False)
+    with pytest.raises(DataError, match="different model shapes"):
+        write_report({"base": base, "big": wider}, {}, tmp_path)
+    wider.provenance = {}  # no provenance: compare's own check names the shapes
+    with pytest.raises(DataError, match=r"different shapes .*\(3, 32\) vs \(3, 40\)"):
+        write_report({"base": base, "big": wider}, {}, tmp_path)
+    other = ("en", "de", "id", "ar", "bn", "sw", "ca", "ja")
+    renamed = make_analysis(1.0, 0, heads=False, ablation=False, languages=other)
+    with pytest.raises(DataError, match="cover different languages"):
+        write_report({"base": base, "x": renamed}, {}, tmp_path)
+    with pytest.raises(ConfigError, match="baseline 'base'"):
+        write_report({"a": base}, {}, tmp_path)
+
+
+def test_reference_report(reference_dir, tmp_path):
+    root = reference_dir / "polyfact-results"
+    report = write_reference_report(tmp_path, root, formats=("png",), dpi=20)
+    expected = {
+        "01_neuron_counts_olmo",
+        "01_neuron_counts_qwen",
+        "04_reassignment_olmo-base_to_olmo-grpo",
+        "05_head_layers_paper",
+        "06_head_overlap_paper",
+        "05_head_layers_recomputed",
+        "06_head_overlap_recomputed",
+        "07_dark_diagonal_olmo-base",
+    }
+    assert expected <= set(report.figures) and report.skipped == {}
+    for paths in report.figures.values():
+        assert all(p.is_file() and p.stat().st_size > 1000 for p in paths)
+    # the largest per-language loss olmo-base -> olmo-grpo, counted from the raw JSON
+    counts = {}
+    for name in ("olmo-base", "olmo-grpo"):
+        raw = json.loads((root / "lape" / name / "lape_results.json").read_text())
+        counts[name] = pd.Series(
+            [lang for layer in raw.values() for lang, ids in layer.items() for _ in ids]
+        ).value_counts()
+    delta = counts["olmo-grpo"] - counts["olmo-base"]
+    lang = delta.idxmin()
+    reading = report.readings["01_neuron_counts_olmo"]
+    (grpo,) = [p for p in reading.split("; ") if p.startswith("olmo-grpo vs olmo-base:")]
+    assert (
+        f"largest loss {lang} {counts['olmo-base'][lang]:,} \u2192 {counts['olmo-grpo'][lang]:,}"
+        in grpo
+    )
+    assert f"{counts['olmo-base'].sum():,} specific neurons in every checkpoint" in reading
+    # the dark diagonal's hits, from the raw perplexities
+    dark = json.loads((root / "dark-diagonal" / "olmo-base.json").read_text())
+    hits = sum(
+        max(dark["masked"][x], key=lambda lang: dark["masked"][x][lang] / dark["baseline"][lang])
+        == x
+        for x in dark["masked"]
+    )
+    assert f"in {hits} of 12 rows" in report.readings["07_dark_diagonal_olmo-base"]
+    assert "06_head_overlap_paper" in (tmp_path / "index.md").read_text()
