@@ -8,6 +8,7 @@ resuming) lives in `<name>.partial/` beside it until the run finishes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -36,10 +37,8 @@ def package_versions() -> dict[str, str]:
 
     versions = {"python": platform.python_version()}
     for name in VERSIONED_PACKAGES:
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             versions[name] = version(name)
-        except PackageNotFoundError:
-            pass
     return versions
 
 
