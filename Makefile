@@ -22,8 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/interp facts build --out data/world
-	$(VENV)/bin/interp facts show data/world
+	$(VENV)/bin/interp pipeline --preset default
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check interp tests benchmarks

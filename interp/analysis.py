@@ -53,6 +53,7 @@ class AnalysisConfig:
     lahis_max_length: int = 128
     head_frac: float = 0.02  # top heads per language
     ablation: bool = True  # dark-diagonal matrices on held-out text
+    ablation_tokens: int = 2048  # held-out tokens per language (each of L x L cells reads them)
     ablation_random_repeats: int = 1
     seed: int = 0
     device: str | None = None
@@ -183,10 +184,7 @@ def analyze(
     held = None
     if heldout is not None and config.ablation:
         held = tokenize(
-            heldout,
-            tokenizer,
-            seq_len=config.seq_len,
-            token_budget=config.token_budget // 4 if config.token_budget else None,
+            heldout, tokenizer, seq_len=config.seq_len, token_budget=config.ablation_tokens
         )
     key = analysis_key(checkpoint, tokenized.sequences, held.sequences if held else None, config)
     folder = Path(out_dir) if out_dir else checkpoint / "analysis" / key

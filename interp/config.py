@@ -81,19 +81,23 @@ class PipelineConfig:
 
 
 def _preset_values(name: str) -> dict[str, Any]:
-    if name == "smoke":
+    if name == "smoke":  # about a minute on 2 cores: every stage, tiny sizes (tests use it)
         return {
             "preset": "smoke",
             "run": "smoke",
-            "world": {"relations": ["currency", "continent"]},
+            "world": {
+                "languages": ["en", "de", "ja", "sw"],
+                "relations": ["currency", "continent"],
+            },
             "evaluation": {"n_boot": 100, "batch_size": 64, "split": "test"},
             "analysis": {
-                "seq_len": 64,
-                "token_budget": 4096,
+                "seq_len": 32,
+                "token_budget": 1024,
                 "n_boot": 20,
                 "n_perm": 20,
-                "lahis_samples": 4,
-                "lahis_max_length": 64,
+                "lahis_samples": 2,
+                "lahis_max_length": 32,
+                "ablation_tokens": 512,
             },
         }
     if name == "paper":

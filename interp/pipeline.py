@@ -24,6 +24,7 @@ from typing import Any
 from interp.config import PipelineConfig
 from interp.errors import ConfigError, InterpError
 from interp.io import atomic_write_json, fingerprint
+from interp.languages import TRAINED
 
 STAGES = ("facts", "base", "cpt", "sft", "grpo", "cpt-grpo", "evaluate", "score", "figures")
 PARENT = {"cpt": "base", "sft": "base", "grpo": "base", "cpt-grpo": "cpt"}
@@ -269,8 +270,10 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
     score_key = fingerprint(
         "score", {n: keys[n] for n in result.checkpoints}, analysis_config.identity()
     )
-    corpus = corpora.from_facts(facts, split="train")
-    heldout = corpora.from_facts(facts, split="test")
+    # the paper analyses its 12 trained languages; unseen ones have too little text to rank
+    analysed = [code for code in TRAINED if code in facts.languages] or list(facts.languages)
+    corpus = corpora.from_facts(facts, split="train", languages=analysed)
+    heldout = corpora.from_facts(facts, split="test", languages=analysed)
 
     def make_scores(cached):
         for name, checkpoint in result.checkpoints.items():

@@ -226,6 +226,30 @@ def _check_shapes(analyses: Mapping[str, Any]) -> None:
                 f"{shapes[names[0]]} vs {shapes[name]}. Fix: compare checkpoints of the same "
                 "model architecture"
             )
+    _warn_on_corpus_mismatch(analyses)
+
+
+def _warn_on_corpus_mismatch(analyses: Mapping[str, Any]) -> None:
+    """Analyses measured on different text still compare, but the differences may come from
+    the text, not the model: say which ones differ (a warning, not an error)."""
+    import warnings
+
+    corpora = {
+        n: a.provenance.get("corpus_fingerprint") for n, a in analyses.items() if a.provenance
+    }
+    corpora = {n: c for n, c in corpora.items() if c}
+    groups: dict[str, list[str]] = {}
+    for name, corpus in corpora.items():
+        groups.setdefault(corpus, []).append(name)
+    if len(groups) > 1:
+        described = "; ".join(
+            f"{', '.join(names)} on corpus {key}" for key, names in groups.items()
+        )
+        warnings.warn(
+            f"checkpoints were analysed on different corpora ({described}): differences between "
+            "them mix model and text. Fix: analyse all of them on the same corpus and token budget",
+            stacklevel=3,
+        )
 
 
 # ---------------------------------------------------------------------------------------------

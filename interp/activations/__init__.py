@@ -9,7 +9,7 @@ Names load lazily, so `import interp.activations` does not import torch.
 
 from __future__ import annotations
 
-from typing import Any
+from interp._lazy import lazy_exports
 
 _EXPORTS = {
     "Accumulator": "accumulators",
@@ -34,16 +34,4 @@ _EXPORTS = {
     "LanguageData": "collector",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        from importlib import import_module
-
-        return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

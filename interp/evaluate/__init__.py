@@ -8,7 +8,7 @@ Names load on first use, so importing the package stays cheap.
 
 from __future__ import annotations
 
-import importlib
+from interp._lazy import lazy_exports
 
 _EXPORTS = {
     "metrics": (
@@ -27,15 +27,5 @@ _EXPORTS = {
     ),
     "scoring": ("PROMPT_TEMPLATE", "encode_options", "score_options"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -23,8 +23,7 @@ this package does not import matplotlib.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from interp._lazy import lazy_exports
 
 _EXPORTS = {
     "style": ["save", "checkpoint_colors", "language_color", "language_marker", "language_label"],
@@ -38,16 +37,5 @@ _EXPORTS = {
     "recall": ["plot_recall"],
     "thesis": ["plot_specialization_vs_consistency"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -11,10 +11,18 @@ Names load on first use (module `__getattr__`), so importing this package costs 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from interp._lazy import lazy_exports
 
 _EXPORTS = {
+    "lahis": ["LahisResult", "lahis"],
+    "ablation": [
+        "DarkDiagonal",
+        "ablate_heads",
+        "ablate_neurons",
+        "dark_diagonal",
+        "language_loss",
+        "reference_dark_diagonal",
+    ],
     "lape": [
         "SCORERS",
         "Absolute",
@@ -53,17 +61,5 @@ _EXPORTS = {
         "load_lape_meta",
     ],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(f"{__name__}.{_WHERE[name]}")
-    return getattr(module, name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -1,4 +1,7 @@
-"""Training regimes (CPT, SFT, GRPO) and the GRPO reward.
+"""Training: the model organism, the three regimes (CPT, SFT, GRPO on TRL) and the reward.
+
+    from interp.train import train_organism, train_cpt, train_sft, train_grpo, GRPORegime
+    train_grpo("checkpoints/default/base", facts, "checkpoints/default/grpo", GRPORegime.preset("default"))
 
 `interp.train.rewards` holds the paper's joint reward, its shared advantage, the agreement
 variant and TRL-compatible reward functions. Names load on first use.
@@ -6,9 +9,17 @@ variant and TRL-compatible reward functions. Names load on first use.
 
 from __future__ import annotations
 
-import importlib
+from interp._lazy import lazy_exports
 
 _EXPORTS = {
+    "organism": ("OrganismConfig", "train_organism", "evaluate_organism"),
+    "corpus": ("MixtureConfig", "build_mixture"),
+    "regimes": ("RegimeConfig", "LoraSettings", "dry_run"),
+    "cpt": ("CPTRegime", "train_cpt"),
+    "sft": ("SFTRegime", "train_sft"),
+    "grpo": ("GRPORegime", "train_grpo", "grpo_plan", "grpo_prompt", "polyfact_trainer_class"),
+    "sampler": ("FactGroupedSampler",),
+    "checkpoints": ("save_checkpoint", "read_manifest"),
     "rewards": (
         "AnswerKey",
         "RewardConfig",
@@ -20,15 +31,5 @@ _EXPORTS = {
         "standardize",
     ),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

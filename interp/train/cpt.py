@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from interp.errors import ConfigError, DataError
-from interp.train.regimes import PAPER_LORA, RegimeConfig, check_token_ids, run_trainer
+from interp.train.regimes import PAPER_LORA, RegimeConfig, run_trainer, sft_trainer
 
 
 @dataclass(frozen=True)
@@ -197,19 +197,10 @@ def build_cpt_trainer(
     callbacks: Sequence[Any] = (),
 ):
     """An SFTTrainer for CPT on `documents` (the model is trained in place)."""
-    from trl import SFTTrainer
-
-    trainer = SFTTrainer(
-        model=model,
-        args=cpt_trl_config(config, output_dir),
-        train_dataset=cpt_dataset(documents),
-        processing_class=tokenizer,
-        peft_config=config.lora.peft_config(model),
-        callbacks=list(callbacks),
+    args = cpt_trl_config(config, output_dir)
+    return sft_trainer(
+        model, tokenizer, args, cpt_dataset(documents), config, callbacks, "CPT data"
     )
-    max_id = max(max(ids) for ids in trainer.train_dataset["input_ids"])
-    check_token_ids(max_id, model, "CPT data")
-    return trainer
 
 
 def train_cpt(

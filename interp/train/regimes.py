@@ -593,3 +593,23 @@ def dry_run(
         check_output(out_dir, overwrite=False)
         report["out_dir"] = str(out_dir)
     return report
+
+
+def sft_trainer(
+    model: Any, tokenizer: Any, args: Any, dataset: Any, config: RegimeConfig, callbacks, label: str
+):
+    """TRL's SFTTrainer with the regime's LoRA, after checking every token id fits the model
+    (CPT and SFT both train through it)."""
+    from trl import SFTTrainer
+
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=config.lora.peft_config(model),
+        callbacks=list(callbacks),
+    )
+    max_id = max(max(ids) for ids in trainer.train_dataset["input_ids"])
+    check_token_ids(max_id, model, label)
+    return trainer

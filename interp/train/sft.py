@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from interp.errors import ConfigError
 from interp.facts.schema import OPTION_LETTERS
 from interp.train.cpt import fact_item, resolve_languages, select_facts
-from interp.train.regimes import PAPER_LORA, RegimeConfig, check_token_ids, run_trainer
+from interp.train.regimes import PAPER_LORA, RegimeConfig, run_trainer, sft_trainer
 
 TARGETS = ("letter", "answer")
 
@@ -157,20 +157,9 @@ def build_sft_trainer(
     callbacks: Sequence[Any] = (),
 ):
     """An SFTTrainer on prompt/completion `rows` (the model is trained in place)."""
-    from trl import SFTTrainer
-
     dataset = sft_dataset(rows).remove_columns(["fact_id", "language"])
-    trainer = SFTTrainer(
-        model=model,
-        args=sft_trl_config(config, output_dir),
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=config.lora.peft_config(model),
-        callbacks=list(callbacks),
-    )
-    max_id = max(max(ids) for ids in trainer.train_dataset["input_ids"])
-    check_token_ids(max_id, model, "SFT data")
-    return trainer
+    args = sft_trl_config(config, output_dir)
+    return sft_trainer(model, tokenizer, args, dataset, config, callbacks, "SFT data")
 
 
 def train_sft(

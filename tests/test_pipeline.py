@@ -1,0 +1,85 @@
+"""The one-command pipeline: every stage on the smoke preset, caching, resuming, bad configs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from interp.config import load_config
+from interp.errors import ConfigError
+
+
+def _config(tmp_path, **changes):
+    return load_config(
+        "smoke",
+        checkpoints_dir=str(tmp_path / "checkpoints"),
+        figures_dir=str(tmp_path / "figures"),
+        runs_dir=str(tmp_path / "runs"),
+        **changes,
+    )
+
+
+def test_interrupted_pipeline_resumes_and_a_rerun_only_reads(tmp_path, monkeypatch):
+    from interp import pipeline
+
+    config = _config(tmp_path)
+    real_train = pipeline._train
+
+    def fail_on_grpo(regime, *args, **kwargs):
+        if regime == "grpo":
+            raise KeyboardInterrupt("simulated interruption")
+        return real_train(regime, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_train", fail_on_grpo)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_pipeline(config, progress=False)
+    state = json.loads((tmp_path / "runs" / "smoke" / "state.json").read_text())
+    assert list(state) == ["facts", "base", "cpt", "sft"]
+    assert not (tmp_path / "checkpoints" / "smoke" / "grpo").exists()
+
+    monkeypatch.setattr(pipeline, "_train", real_train)
+    result = pipeline.run_pipeline(config, progress=False)
+    assert result.skipped == ["facts", "base", "cpt", "sft"]
+    assert set(result.checkpoints) == {"base", "cpt", "sft", "grpo", "cpt-grpo"}
+    for name in result.checkpoints:
+        assert (result.checkpoints[name] / "manifest.json").is_file()
+    index = (tmp_path / "figures" / "smoke" / "index.md").read_text()
+    assert "01_neuron_counts" in index and "08_recall" in index
+    assert list(result.summary.index) == ["base", "cpt", "sft", "grpo", "cpt-grpo"]
+    # the summary's accuracy equals the evaluation table's (hand join)
+    base_eval = result.evaluations["base"]
+    value = base_eval.query("metric == 'total_consistency'").value.item()
+    assert result.summary.loc["base", "total_consistency"].startswith(f"{100 * value:5.1f}")
+
+    start = time.perf_counter()
+    again = pipeline.run_pipeline(config, progress=False)
+    assert again.skipped == list(pipeline.STAGES)
+    assert time.perf_counter() - start < 30
+    assert again.summary.equals(result.summary)
+
+
+def test_config_errors_name_the_keys(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"organism": {"stepz": 3}, "colour": "red"}))
+    with pytest.raises(ConfigError) as err:
+        load_config("default", bad)
+    assert "'organism.stepz'" in str(err.value) and "'colour'" in str(err.value)
+    toml = tmp_path / "ok.toml"
+    toml.write_text('run = "mine"\n[organism]\nsteps = 7\n')
+    config = load_config("default", toml)
+    assert config.run == "mine" and config.organism == {"steps": 7}
+    with pytest.raises(ConfigError, match="unknown preset"):
+        load_config("huge")
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config("default", tmp_path / "missing.toml")
+
+
+def test_paper_dry_run_validates_the_7b_plan():
+    from interp.pipeline import dry_run
+
+    report = dry_run(load_config("paper", world={"relations": ["currency"]}))
+    assert report["checks"]["grpo"]["completions_per_step"] == 8 * 12
+    assert report["checks"]["sft"]["config"]["lora"]["r"] == 64
+    assert report["checks"]["sft"]["lora"]["modules"] == 196  # 7 projections x 28 layers
