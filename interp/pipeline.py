@@ -290,20 +290,37 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
 
     # figures
     figures_dir = Path(config.figures_dir) / config.run
-    figures_key = fingerprint("figures", eval_key, score_key, _report_version())
+    figures_key = fingerprint(
+        "figures-v2", eval_key, score_key, _report_version(), str(_reference_dir())
+    )
 
     def make_figures(cached):
         if cached:  # the figures and index.md are on disk already
             return None
-        from interp.report import write_report
+        from interp.report import write_reference_report, write_report
 
-        return write_report(result.analyses, result.evaluations, figures_dir, baseline="base")
+        report = write_report(result.analyses, result.evaluations, figures_dir, baseline="base")
+        reference = _reference_dir()
+        if reference is not None:  # the paper's 7B results through the same figures
+            write_reference_report(figures_dir / "paper-7b", reference)
+        return report
 
     result.report = stage("figures", figures_key, figures_dir / "index.md", make_figures)
     result.summary = _summary(evaluation_summary, result)
     atomic_write_json(run_dir / "summary.json", result.summary.reset_index().to_dict("records"))
     _say(f"\npipeline {config.run}: {time.perf_counter() - started:.1f} s")
     return result
+
+
+def _reference_dir():
+    """The paper's published results beside the checkout (../shared/reference), if there."""
+    from interp.errors import DataError
+    from interp.specialization.reference import find_reference_dir
+
+    try:
+        return find_reference_dir()
+    except DataError:
+        return None
 
 
 def _report_version() -> str:

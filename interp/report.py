@@ -132,9 +132,10 @@ class _Writer:
         self.report = Report(out_dir=self.out_dir)
 
     def figure(self, name: str, fig: Any, reading: str) -> None:
-        from interp.plots import save
+        # (imported from its module: nnsight gives every object a `save` attribute)
+        from interp.plots.style import save_figure
 
-        paths = save(fig, self.out_dir / name, dpi=self.dpi, formats=self.formats)
+        paths = save_figure(fig, self.out_dir / name, dpi=self.dpi, formats=self.formats)
         fig.clear()  # frees the renderer's memory in long runs
         self.report.figures[name] = [Path(p) for p in paths]
         self.report.readings[name] = reading

@@ -47,6 +47,7 @@ def test_interrupted_pipeline_resumes_and_a_rerun_only_reads(tmp_path, monkeypat
         assert (result.checkpoints[name] / "manifest.json").is_file()
     index = (tmp_path / "figures" / "smoke" / "index.md").read_text()
     assert "01_neuron_counts" in index and "08_recall" in index
+    assert (tmp_path / "figures" / "smoke" / "paper-7b" / "index.md").is_file()
     assert list(result.summary.index) == ["base", "cpt", "sft", "grpo", "cpt-grpo"]
     # the summary's accuracy equals the evaluation table's (hand join)
     base_eval = result.evaluations["base"]
@@ -83,3 +84,25 @@ def test_paper_dry_run_validates_the_7b_plan():
     assert report["checks"]["grpo"]["completions_per_step"] == 8 * 12
     assert report["checks"]["sft"]["config"]["lora"]["r"] == 64
     assert report["checks"]["sft"]["lora"]["modules"] == 196  # 7 projections x 28 layers
+
+
+def test_analyses_on_different_corpora_warn_and_missing_outputs_name_their_command(tmp_path):
+    from types import SimpleNamespace
+
+    from interp.analysis import load_analysis
+    from interp.errors import DataError, ModelError
+    from interp.report import _warn_on_corpus_mismatch
+    from interp.train.checkpoints import read_manifest
+
+    analyses = {
+        "base": SimpleNamespace(provenance={"corpus_fingerprint": "aaa"}),
+        "grpo": SimpleNamespace(provenance={"corpus_fingerprint": "bbb"}),
+    }
+    with pytest.warns(
+        UserWarning, match="different corpora.*base on corpus aaa; grpo on corpus bbb"
+    ):
+        _warn_on_corpus_mismatch(analyses)
+    with pytest.raises(DataError, match="interp score"):
+        load_analysis(tmp_path)
+    with pytest.raises(ModelError, match="interp train"):
+        read_manifest(tmp_path)

@@ -31,7 +31,7 @@ def images(fig) -> list:
 
 def saved(fig, tmp_path, name: str) -> None:
     """Both formats written, complete, with no temporary file left behind."""
-    written = style.save(fig, tmp_path / name, dpi=30)
+    written = style.save_figure(fig, tmp_path / name, dpi=30)
     png, pdf = (tmp_path / f"{name}.png"), (tmp_path / f"{name}.pdf")
     assert written == [png, pdf]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

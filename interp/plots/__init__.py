@@ -2,7 +2,7 @@
 
     from interp import compare, plots
     fig = plots.plot_neuron_counts(compare.counts_table(sels, baseline="base"), log=True)
-    plots.save(fig, "figures/run/neuron_counts")        # writes .png and .pdf atomically
+    plots.save_figure(fig, "figures/run/neuron_counts")        # writes .png and .pdf atomically
 
 | # | function | table it draws (from `interp.compare`) |
 |---|----------|----------------------------------------|
@@ -26,7 +26,13 @@ from __future__ import annotations
 from interp._lazy import lazy_exports
 
 _EXPORTS = {
-    "style": ["save", "checkpoint_colors", "language_color", "language_marker", "language_label"],
+    "style": [
+        "save_figure",
+        "checkpoint_colors",
+        "language_color",
+        "language_marker",
+        "language_label",
+    ],
     "neurons": [
         "plot_neuron_counts",
         "plot_layer_heatmap",

@@ -6,7 +6,7 @@
 - Languages: one colour (Paul Tol's muted palette, extended) and one marker each, in the
   paper's order; low-resource languages (id bn sw) carry a dagger in labels ("bn†").
 - Heatmaps: "YlGnBu" (ColorBrewer, colour-vision safe; white = none) for counts and shares, "RdBu_r" centred on zero for changes.
-- `save(fig, "figures/run/name")` writes name.png and name.pdf, each atomically.
+- `save_figure(fig, "figures/run/name")` writes name.png and name.pdf, each atomically.
 
 Nothing here touches matplotlib's global state: figures are `matplotlib.figure.Figure`
 objects built directly, and sizes and fonts are passed to each artist.
@@ -219,7 +219,9 @@ def colorbar(fig, image, ax, label: str):
 # saving
 
 
-def save(fig, path_stem: str | Path, *, dpi: int = 200, formats: Sequence[str] = ("png", "pdf")):
+def save_figure(
+    fig, path_stem: str | Path, *, dpi: int = 200, formats: Sequence[str] = ("png", "pdf")
+):
     """Write `<path_stem>.png` and `<path_stem>.pdf` (each to a temporary file, then renamed).
 
     A suffix .png or .pdf on `path_stem` is dropped. Returns the written paths.
