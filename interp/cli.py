@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 from interp.errors import InterpError
-
-DEFAULT_WORLD = "data/world"
+from interp.facts.loading import DEFAULT_WORLD
 
 
 # --------------------------------------------------------------------------------- facts
@@ -302,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build real parallel facts offline and write them in the PolyFact format.",
     )
     build.add_argument(
-        "--out", default=DEFAULT_WORLD, help=f"output folder (default: {DEFAULT_WORLD})"
+        "--out", default=str(DEFAULT_WORLD), help=f"output folder (default: {DEFAULT_WORLD})"
     )
     build.add_argument(
         "--seed", type=int, default=0, help="seed for distractors, shuffles, splits (default: 0)"
@@ -322,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "path",
             nargs="?" if name == "show" else None,
-            default=DEFAULT_WORLD if name == "show" else None,
+            default=str(DEFAULT_WORLD) if name == "show" else None,
             help="PolyFact .json/.jsonl file, a folder of them, a `datasets` folder, or a hub id",
         )
         sub.add_argument("--languages", nargs="+", metavar="CODE", help="only these languages")

@@ -24,6 +24,19 @@ def _find_shared() -> Path | None:
 SHARED = _find_shared()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine two threads
+    per tiny matmul spend most of their time waiting on each other (5-20x slower); the previous
+    setting is restored at the end."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     """`../shared/reference` beside the checkout (the paper's released data and results)."""

@@ -27,16 +27,6 @@ LANGUAGES = ["en", "de", "zh", "ar"]
 BACKENDS = ["torch", "transformer_lens", "nnsight"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Run these tiny models on one thread, restoring the setting afterwards: on a busy 2-core
-    machine, two threads per tiny matmul spend most of their time waiting on each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("activation_models")

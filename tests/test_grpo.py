@@ -21,18 +21,6 @@ REPO = Path(__file__).resolve().parents[1]
 LANGS = ("en", "de")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread, and far faster on a busy machine (two threads
-    contend with other work); restored after this module."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def smoke(**changes) -> GRPORegime:
     """The smoke preset on CPU, over all given facts, with the paper's prompt (options shown)."""
     return GRPORegime.preset("smoke", split=None, device="cpu", prompt_format="paper", **changes)

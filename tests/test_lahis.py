@@ -28,16 +28,6 @@ FAMILIES = ["qwen2", "olmo2"]
 VOCAB = 40
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine spinning
-    threads slowed these tests five-fold; the previous count is restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def random_model(family: str, *, dtype=torch.float32, seed: int = 0, **sizes):
     from transformers import AutoModelForCausalLM
 
