@@ -135,13 +135,17 @@ def test_batched_scores_equal_slow_reference(model, tokenizer):
         "option_ids",
         "scores",
         "n_option_tokens",
+        "log_likelihood",
     ]
     assert table.fact_id.tolist() == ["f1", "f1", "f2", "f2"]
     assert table.option_ids[1] == ("Q220", "Q2807", "Q90", "Q64")
     spread = []
     for item, got, counts in zip(ITEMS, table.scores, table.n_option_tokens, strict=True):
-        expected, _, expected_counts = reference_scores(model, tokenizer, item)
+        expected, expected_totals, expected_counts = reference_scores(model, tokenizer, item)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            table.log_likelihood[len(spread)], expected_totals, rtol=1e-5, atol=1e-5
+        )
         assert counts == tuple(expected_counts)
         spread.append(np.ptp(expected))
     assert min(spread) > 1e-2  # the options really differ, so the comparison has teeth

@@ -22,6 +22,7 @@ Results are tidy DataFrames with columns
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -31,8 +32,21 @@ import pandas as pd
 from interp import languages as langreg
 from interp.errors import DataError
 
-METRICS = ("accuracy", "group_accuracy", "total_consistency", "rankc", "agreement")
+METRICS = (
+    "accuracy",
+    "group_accuracy",
+    "total_consistency",
+    "rankc",
+    "agreement",
+    "english_anchored",
+    "pairwise_consistency",
+    "exposure_accuracy",
+)
 GROUPS = ("trained-high", "trained-low", "unseen")
+# what a (fact, language) item's model read of the fact in that language (from the organism's
+# mixture): read in L; never read in L and its answer spelt differently from English's (only
+# transfer from English can answer it); never read in L but spelt as in English (copying can)
+EXPOSURES = ("exposed", "english_only", "same_label")
 REQUIRED_COLUMNS = ("fact_id", "language", "answer_index", "scores")
 RESULT_COLUMNS = ("metric", "language", "other", "value", "ci_low", "ci_high", "n")
 _BOOT_CHUNK = 250  # resamples per matrix product: bounds memory at chunk x facts
@@ -166,6 +180,7 @@ class FactArrays:
     correct: np.ndarray
     ranks: np.ndarray | None = None
     chosen: np.ndarray | None = None
+    exposure: np.ndarray | None = None  # [F, L] index into EXPOSURES, -1 where unknown
     cache: dict = field(default_factory=dict, repr=False)  # per-fact pairwise values
 
     @property
@@ -179,6 +194,7 @@ def fact_arrays(
     *,
     need_ids: bool = False,
     fact_ids: Sequence | None = None,
+    exposure: pd.DataFrame | None = None,
     source: str = "scores table",
 ) -> FactArrays:
     """Turn a scores table into `FactArrays` for the given languages (default: all present).
@@ -186,6 +202,7 @@ def fact_arrays(
     `fact_ids` fixes the fact order (used to align two checkpoints); facts without rows in the
     chosen languages are dropped. With `need_ids`, checks that the options of a fact name the same
     entities in every language and that the correct entity is the same in every language.
+    `exposure`: a table with fact_id, language, exposure (one of EXPOSURES) per item.
     """
     checked = check_scores_table(table, need_ids=need_ids, source=source)
     codes = _select_languages(checked, languages, source)
@@ -243,7 +260,32 @@ def fact_arrays(
             canon_index = np.array([canon[e] for e in ids])
             ranks[f, lang_j, canon_index[order]] = np.arange(n_options)
             chosen[f, lang_j] = canon_index[order[0]]
-    return FactArrays(fact_ids, codes, present, correct, ranks, chosen)
+    exposure_codes = None
+    if exposure is not None:
+        exposure_codes = _exposure_codes(exposure, fact_pos, lang_pos, source)
+    return FactArrays(fact_ids, codes, present, correct, ranks, chosen, exposure_codes)
+
+
+def _exposure_codes(exposure: pd.DataFrame, fact_pos: dict, lang_pos: dict, source: str):
+    missing = [c for c in ("fact_id", "language", "exposure") if c not in exposure.columns]
+    if missing:
+        raise DataError(
+            f"{source}: the exposure table lacks column(s) {', '.join(missing)}. Fix: give "
+            "fact_id, language and exposure (one of " + ", ".join(EXPOSURES) + ") per item"
+        )
+    unknown = sorted(set(exposure["exposure"]) - set(EXPOSURES))
+    if unknown:
+        raise DataError(
+            f"{source}: unknown exposure value(s) {unknown}. Fix: use {', '.join(EXPOSURES)}"
+        )
+    codes = np.full((len(fact_pos), len(lang_pos)), -1, dtype=np.int64)
+    known = exposure[exposure["fact_id"].isin(fact_pos) & exposure["language"].isin(lang_pos)]
+    index = {name: k for k, name in enumerate(EXPOSURES)}
+    codes[
+        known["fact_id"].map(fact_pos).to_numpy(dtype=int),
+        known["language"].map(lang_pos).to_numpy(dtype=int),
+    ] = known["exposure"].map(index).to_numpy(dtype=int)
+    return codes
 
 
 def rankc_weights(n_options: int) -> np.ndarray:
@@ -300,13 +342,30 @@ def _weighted_means(weights: np.ndarray, values: np.ndarray, mask: np.ndarray) -
         )
 
 
-def _group_members(codes: Sequence[str]) -> dict[str, list[int]]:
+def _group_members(codes: Sequence[str], *, anchored: bool = False) -> dict[str, list[int]]:
+    """Language indices per group, then `trained` (the trained languages but English) and
+    `all`. `anchored`: English left out of every group (measures relative to English)."""
     members: dict[str, list[int]] = {}
     for j, code in enumerate(codes):
+        if anchored and code == "en":
+            continue
         members.setdefault(langreg.group(code), []).append(j)
     ordered = {g: members[g] for g in GROUPS if g in members}
-    ordered["all"] = list(range(len(codes)))
+    trained = [
+        j for j, code in enumerate(codes) if code != "en" and langreg.group(code) != "unseen"
+    ]
+    if trained:
+        ordered["trained"] = trained
+    ordered["all"] = [j for j, code in enumerate(codes) if not (anchored and code == "en")]
     return ordered
+
+
+def _group_means(per_language: np.ndarray, members: list[int]) -> np.ndarray:
+    """Mean over a group's languages of [B, L] values, ignoring languages without a value."""
+    part = per_language[:, members]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a group with no value at all: NaN
+        return np.nanmean(part, axis=1) if part.size else np.full(len(per_language), np.nan)
 
 
 def _metric_values(
@@ -324,11 +383,41 @@ def _metric_values(
             for name, members in _group_members(codes).items():
                 out[("group_accuracy", name, "")] = per_language[:, members].mean(axis=1)
     if "total_consistency" in metrics:
-        in_all = arrays.present.all(axis=1)
-        all_correct = (arrays.correct * arrays.present).sum(axis=1) == len(codes)
-        out[("total_consistency", "all", "")] = _weighted_means(
-            weights, all_correct[:, None].astype(float), in_all[:, None]
-        )[:, 0]
+        for name, members in _consistency_sets(codes).items():
+            present = arrays.present[:, members]
+            in_all = present.all(axis=1)
+            all_correct = (arrays.correct[:, members] * present).sum(axis=1) == len(members)
+            out[("total_consistency", name, "")] = _weighted_means(
+                weights, all_correct[:, None].astype(float), in_all[:, None]
+            )[:, 0]
+    if "english_anchored" in metrics and "en" in codes:
+        en = codes.index("en")
+        anchor = arrays.present & arrays.present[:, [en]] & (arrays.correct[:, [en]] > 0)
+        per_language = _weighted_means(weights, arrays.correct, anchor)
+        for j, code in enumerate(codes):
+            if code != "en":
+                out[("english_anchored", code, "")] = per_language[:, j]
+        for name, members in _group_members(codes, anchored=True).items():
+            out[("english_anchored", name, "")] = _group_means(per_language, members)
+    if "pairwise_consistency" in metrics:
+        values, mask = _pairwise_consistency(arrays)
+        n_langs = len(codes)
+        matrix = _weighted_means(
+            weights, values.reshape(len(values), -1), mask.reshape(len(mask), -1)
+        ).reshape(-1, n_langs, n_langs)
+        for a, code_a in enumerate(codes):
+            for b, code_b in enumerate(codes):
+                out[("pairwise_consistency", code_a, code_b)] = matrix[:, a, b]
+    if "exposure_accuracy" in metrics and arrays.exposure is not None:
+        for k, kind in enumerate(EXPOSURES):
+            mask = arrays.present & (arrays.exposure == k)
+            per_language = _weighted_means(weights, arrays.correct, mask)
+            for j, code in enumerate(codes):
+                if code != "en" and mask[:, j].any():
+                    out[(f"accuracy_{kind}", code, "")] = per_language[:, j]
+            for name, members in _group_members(codes, anchored=True).items():
+                if mask[:, members].any():
+                    out[(f"accuracy_{kind}", name, "")] = _group_means(per_language, members)
     for name, pairwise in (("rankc", pairwise_rankc), ("agreement", pairwise_agreement)):
         if name not in metrics:
             continue
@@ -346,6 +435,27 @@ def _metric_values(
     return out
 
 
+def _consistency_sets(codes: Sequence[str]) -> dict[str, list[int]]:
+    """Total consistency is judged over `all` languages and, when the set also holds unseen
+    ones, over the `trained` languages (English included: the paper's 12)."""
+    sets = {"all": list(range(len(codes)))}
+    trained = [j for j, code in enumerate(codes) if langreg.group(code) != "unseen"]
+    if 1 < len(trained) < len(codes):
+        sets["trained"] = trained
+    return sets
+
+
+def _pairwise_consistency(arrays: FactArrays) -> tuple[np.ndarray, np.ndarray]:
+    """Per fact, whether language b is right, over the facts that language a gets right:
+    values and mask, both [F, L, L] (row a, column b)."""
+    if "pairwise_consistency" not in arrays.cache:
+        right = arrays.present & (arrays.correct > 0)
+        mask = right[:, :, None] & arrays.present[:, None, :]
+        values = np.broadcast_to(arrays.correct[:, None, :], mask.shape).astype(float)
+        arrays.cache["pairwise_consistency"] = (np.where(mask, values, 0.0), mask)
+    return arrays.cache["pairwise_consistency"]
+
+
 def _fact_counts(arrays: FactArrays, metrics: Sequence[str]) -> dict[tuple[str, str, str], int]:
     """How many facts enter each value (unweighted)."""
     codes, present = arrays.languages, arrays.present
@@ -357,7 +467,30 @@ def _fact_counts(arrays: FactArrays, metrics: Sequence[str]) -> dict[tuple[str, 
         for name, members in _group_members(codes).items():
             counts[("group_accuracy", name, "")] = int(present[:, members].any(axis=1).sum())
     if "total_consistency" in metrics:
-        counts[("total_consistency", "all", "")] = int(present.all(axis=1).sum())
+        for name, members in _consistency_sets(codes).items():
+            counts[("total_consistency", name, "")] = int(present[:, members].all(axis=1).sum())
+    if "english_anchored" in metrics and "en" in codes:
+        en = codes.index("en")
+        anchor = present & present[:, [en]] & (arrays.correct[:, [en]] > 0)
+        for j, code in enumerate(codes):
+            if code != "en":
+                counts[("english_anchored", code, "")] = int(anchor[:, j].sum())
+        for name, members in _group_members(codes, anchored=True).items():
+            counts[("english_anchored", name, "")] = int(anchor[:, members].any(axis=1).sum())
+    if "pairwise_consistency" in metrics:
+        _, mask = _pairwise_consistency(arrays)
+        for a, code_a in enumerate(codes):
+            for b, code_b in enumerate(codes):
+                counts[("pairwise_consistency", code_a, code_b)] = int(mask[:, a, b].sum())
+    if "exposure_accuracy" in metrics and arrays.exposure is not None:
+        for k, kind in enumerate(EXPOSURES):
+            mask = present & (arrays.exposure == k)
+            for j, code in enumerate(codes):
+                if code != "en" and mask[:, j].any():
+                    counts[(f"accuracy_{kind}", code, "")] = int(mask[:, j].sum())
+            for name, members in _group_members(codes, anchored=True).items():
+                if mask[:, members].any():
+                    counts[(f"accuracy_{kind}", name, "")] = int(mask[:, members].sum())
     for name in ("rankc", "agreement"):
         if name not in metrics:
             continue
@@ -413,6 +546,7 @@ def evaluate(
     n_boot: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    exposure: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Point estimates and bootstrap intervals of the requested metrics.
 
@@ -422,7 +556,17 @@ def evaluate(
     - `total_consistency` (`language` = "all"): share of facts answered correctly in every one of
       `languages`, over the facts present in all of them (`n` says how many);
     - `rankc` per ordered pair (diagonal included) and `rankc_mean` over the off-diagonal pairs;
-    - `agreement` per ordered pair (same chosen entity) and `agreement_mean`.
+    - `agreement` per ordered pair (same chosen entity) and `agreement_mean`;
+    - `english_anchored` per language and group (English left out): of the facts answered
+      right in English, the share answered right in the language; groups average languages;
+    - `pairwise_consistency` per ordered pair (a, b): of the facts right in a, the share
+      right in b;
+    - `exposure_accuracy` (with `exposure`): `accuracy_exposed`, `accuracy_english_only`
+      and `accuracy_same_label` per language and group, over the items of that exposure
+      (`n` counts items for groups, facts for languages).
+    Groups: trained-high, trained-low, unseen, `trained` (the trained languages but English)
+    and `all`. Total consistency is given over `all` languages and, where unseen languages are
+    present too, over the `trained` ones (English included, the paper's measure).
     Intervals are percentile intervals over `n_boot` resamples of fact_ids (with replacement,
     the same resample for every language); `n_boot=0` leaves them NaN. `seed` makes them
     reproducible.
@@ -430,7 +574,7 @@ def evaluate(
     metrics = _check_metrics(metrics)
     _check_bootstrap_args(n_boot, confidence)
     need_ids = any(m in metrics for m in ("rankc", "agreement"))
-    arrays = fact_arrays(table, languages, need_ids=need_ids)
+    arrays = fact_arrays(table, languages, need_ids=need_ids, exposure=exposure)
     point = _metric_values(arrays, np.ones((1, len(arrays.fact_ids))), metrics)
     counts = _fact_counts(arrays, metrics)
     draws: dict[tuple[str, str, str], list[np.ndarray]] = {key: [] for key in point}
@@ -456,6 +600,7 @@ def paired_bootstrap(
     n_boot: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    exposure: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The difference B - A of every metric between two checkpoints scored on the same items.
 
@@ -503,8 +648,12 @@ def paired_bootstrap(
             )
     codes = _select_languages(a, languages, "checkpoints A and B (common items)")
     order = sorted(dict.fromkeys(a.loc[a["language"].isin(codes), "fact_id"]), key=str)
-    arrays_a = fact_arrays(a, codes, need_ids=need_ids, fact_ids=order, source="checkpoint A")
-    arrays_b = fact_arrays(b, codes, need_ids=need_ids, fact_ids=order, source="checkpoint B")
+    arrays_a, arrays_b = (
+        fact_arrays(
+            t, codes, need_ids=need_ids, fact_ids=order, exposure=exposure, source=f"checkpoint {n}"
+        )
+        for t, n in ((a, "A"), (b, "B"))
+    )
 
     ones = np.ones((1, len(order)))
     point_a = _metric_values(arrays_a, ones, metrics)

@@ -71,25 +71,38 @@ def evaluate_checkpoint(
     device=None,
     cache: bool = True,
     progress: bool = True,
+    exposure=None,
+    calibrate: bool = True,
 ) -> EvalResult:
-    """Score every (fact, language) of `facts` with the checkpoint and compute the metrics."""
+    """Score every (fact, language) of `facts` with the checkpoint and compute the metrics.
+
+    `exposure`: what the model read of each fact per language (`Mixture.exposure()`); by
+    default the table recorded with the checkpoint or its ancestors, if any (the organism's).
+    With it, accuracy is also split by exposure. `calibrate`: also score every option after
+    a neutral prompt and report `calibrated_accuracy` (see `interp.evaluate.scoring`).
+    """
     import pandas as pd
 
-    from interp.evaluate.metrics import evaluate
-    from interp.evaluate.scoring import score_options
+    from interp.evaluate.exposure import item_exposure, read_exposure
+    from interp.evaluate.scoring import NEUTRAL_PROMPT, score_options
     from interp.io import atomic_write_json, checkpoint_fingerprint, fingerprint
 
     facts, languages = _select(facts, split, languages)
     checkpoint = Path(checkpoint)
     items = facts.to_frame(languages)
+    if exposure is None and checkpoint.is_dir():
+        exposure = read_exposure(checkpoint)
+    classes = item_exposure(exposure, facts) if exposure is not None else None
     key = fingerprint(
-        "eval-v1",
+        "eval-v2",
         checkpoint_fingerprint(checkpoint),
         items[["fact_id", "language", "question", "options", "option_ids", "answer_index"]].to_dict(
             "records"
         ),
+        None if classes is None else classes.to_dict("records"),
         n_boot,
         seed,
+        calibrate,
     )
     cache_dir = checkpoint / "eval" / key if checkpoint.is_dir() else None
     if cache and cache_dir is not None and (cache_dir / "metrics.parquet").is_file():
@@ -105,8 +118,15 @@ def evaluate_checkpoint(
 
     model, tokenizer = load_model(checkpoint, device=device)
     model.eval()
-    scores = score_options(model, tokenizer, items, batch_size=batch_size, progress=progress)
-    metrics = evaluate(scores, languages, n_boot=n_boot, seed=seed)
+    scores = score_options(
+        model,
+        tokenizer,
+        items,
+        batch_size=batch_size,
+        neutral_prompt=NEUTRAL_PROMPT if calibrate else None,
+        progress=progress,
+    )
+    metrics = evaluation_metrics(scores, languages, exposure=classes, n_boot=n_boot, seed=seed)
     if cache and cache_dir is not None:
         from interp.io import atomic_directory
 
@@ -125,6 +145,28 @@ def evaluate_checkpoint(
                 },
             )
     return EvalResult(str(checkpoint), scores, metrics, cache_dir)
+
+
+def evaluation_metrics(scores, languages, *, exposure=None, n_boot: int = 1000, seed: int = 0):
+    """Every metric of `interp.evaluate.metrics.evaluate`, plus `calibrated_accuracy` and
+    `calibrated_group_accuracy` where the scores carry neutral-prompt log-likelihoods."""
+    import pandas as pd
+
+    from interp.evaluate.metrics import evaluate
+    from interp.evaluate.scoring import calibrated_scores
+
+    metrics = evaluate(scores, languages, n_boot=n_boot, seed=seed, exposure=exposure)
+    if "neutral_log_likelihood" not in scores.columns:
+        return metrics
+    calibrated = evaluate(
+        calibrated_scores(scores),
+        languages,
+        metrics=("accuracy", "group_accuracy"),
+        n_boot=n_boot,
+        seed=seed,
+    )
+    calibrated["metric"] = "calibrated_" + calibrated["metric"]
+    return pd.concat([metrics, calibrated], ignore_index=True)
 
 
 def _to_parquet(table, path: Path) -> None:

@@ -87,8 +87,11 @@ def save_checkpoint(
     manifest: dict[str, Any],
     *,
     overwrite: bool = False,
+    tables: dict[str, Any] | None = None,
 ) -> Path:
-    """Save model + tokenizer + manifest into `out_dir` in one rename, then drop `.partial/`."""
+    """Save model + tokenizer + manifest into `out_dir` in one rename, then drop `.partial/`.
+
+    `tables`: file name -> pandas DataFrame, written as parquet into the same folder."""
     import shutil
 
     out = Path(out_dir)
@@ -101,6 +104,8 @@ def save_checkpoint(
     with atomic_directory(out, overwrite=overwrite) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        for name, table in (tables or {}).items():
+            table.to_parquet(tmp / name, index=False)
         atomic_write_json(tmp / MANIFEST, full)
     shutil.rmtree(partial_dir(out), ignore_errors=True)
     return out

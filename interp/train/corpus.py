@@ -1,12 +1,18 @@
 """The organism's pretraining mixture: which facts it reads, in which languages, how often.
 
 The mixture reproduces the situation the PolyFact paper studies. English states every fact
-(several times), the other trained languages state only a share of the TRAIN facts
-(low-resource languages a smaller share), unseen languages see only a little text, parallel
-entity-name lines link the names of one entity across languages, and question-answer lines
-("Question: {q}\\nAnswer: {answer}") show the question format for TRAIN facts only. Held-out
-facts (validation and test) appear only as English statements, so answering them in another
-language needs cross-lingual transfer.
+(several times), the other trained languages state only a share of the facts (low-resource
+languages a smaller share), unseen languages see only a little text, parallel entity-name
+lines link the names of one entity across languages, and question-answer lines
+("Question: {q}\\nAnswer: {answer}") show the question format for TRAIN facts only.
+Held-out facts (validation and test) are never asked; a share of them is stated in some
+non-English languages (`heldout_statement_share`), so the same test fact can be known in one
+language from reading it there and in another only through English (transfer).
+Code-switched English statements of TRAIN facts (the subject's label swapped for its label in
+another trained language) link entity names inside a fact's context.
+
+`Mixture.exposure()` records, for every (fact, language), what the model read: how many
+statements and question-answer lines in that language. Evaluation splits accuracy by it.
 
 Everything is a pure function of the facts, the `MixtureConfig` and its seed. Documents are
 packed into fixed-length sequences, separated by the end-of-text token, in a fresh
@@ -31,7 +37,9 @@ if TYPE_CHECKING:
 
 QA_TEMPLATE = "Question: {question}\nAnswer: {answer}"
 PARALLEL = "parallel"  # the `language` of a multi-language entity-name line
-KINDS = ("statement", "qa", "names")
+KINDS = ("statement", "qa", "names", "codeswitch")
+# the kinds that put a fact into a language: reading one of these in L means "exposed in L"
+EXPOSING_KINDS = ("statement", "qa")
 ROLES = ("english", "trained", "low", "unseen")
 
 
@@ -40,13 +48,17 @@ class MixtureConfig:
     """Rates of the pretraining mixture. Shares are of the TRAIN facts (exact counts, rounded).
 
     A role is english, trained (the other high-resource trained languages), low (low-resource
-    trained languages) or unseen. Held-out facts only ever appear as English statements.
+    trained languages) or unseen. Held-out facts are never asked; `heldout_statement_share` of
+    them are stated in a language (exposed there), the rest only in English.
     """
 
     english_repeats: int = 5  # copies of every fact's English statement, all splits
     statement_share: dict[str, float] = field(
         default_factory=lambda: {"trained": 0.3, "low": 0.1, "unseen": 0.03}
     )
+    statement_repeats: int = 1  # copies of each chosen non-English statement
+    # share of the held-out (validation + test) facts stated in a language of each role
+    heldout_statement_share: dict[str, float] = field(default_factory=dict)
     qa_share: dict[str, float] = field(
         default_factory=lambda: {"english": 1.0, "trained": 0.3, "low": 0.1, "unseen": 0.0}
     )
@@ -57,15 +69,23 @@ class MixtureConfig:
         default_factory=lambda: {"trained": 0.5, "low": 0.3, "unseen": 0.1}
     )
     name_repeats: int = 1
+    # code-switched English statements per TRAIN fact: the subject's label in this many other
+    # trained languages (one document each, languages drawn per fact)
+    codeswitch_languages: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.english_repeats < 1 or self.qa_repeats < 1 or self.name_repeats < 0:
-            raise ConfigError(
-                f"MixtureConfig: english_repeats={self.english_repeats}, qa_repeats="
-                f"{self.qa_repeats} must be >= 1 and name_repeats={self.name_repeats} >= 0"
-            )
-        for name in ("statement_share", "qa_share", "name_share"):
+        counts = {
+            "english_repeats": (self.english_repeats, 1),
+            "statement_repeats": (self.statement_repeats, 1),
+            "qa_repeats": (self.qa_repeats, 1),
+            "name_repeats": (self.name_repeats, 0),
+            "codeswitch_languages": (self.codeswitch_languages, 0),
+        }
+        bad = [f"{k}={v} (minimum {low})" for k, (v, low) in counts.items() if v < low]
+        if bad:
+            raise ConfigError(f"MixtureConfig: {', '.join(bad)}. Fix: raise these counts")
+        for name in ("statement_share", "heldout_statement_share", "qa_share", "name_share"):
             shares = getattr(self, name)
             unknown = set(shares) - set(ROLES)
             bad = {k: v for k, v in shares.items() if not 0.0 <= float(v) <= 1.0}
@@ -98,12 +118,44 @@ class Mixture:
     config: MixtureConfig
     languages: tuple[str, ...]
     data_fingerprint: str
+    fact_splits: dict[str, str] = field(default_factory=dict)  # fact_id -> split, sorted ids
 
     def __len__(self) -> int:
         return len(self.documents)
 
     def texts(self) -> list[str]:
         return [d.text for d in self.documents]
+
+    def exposure(self) -> pd.DataFrame:
+        """What the model read of each fact in each language, one row per (fact, language).
+
+        Columns: fact_id, language, split, statements, questions (documents of each kind in
+        that language), exposed (read in that language at all; English is always exposed).
+        Code-switched and name lines do not count: they carry names, not the fact in L.
+        """
+        import pandas as pd
+
+        read: dict[tuple[str, str], dict[str, int]] = {}
+        for doc in self.documents:
+            if doc.kind in EXPOSING_KINDS and doc.fact_id is not None:
+                row = read.setdefault((doc.fact_id, doc.language), {"statement": 0, "qa": 0})
+                row[doc.kind] += 1
+        rows = []
+        for fact_id, split in self.fact_splits.items():
+            for code in self.languages:
+                counts = read.get((fact_id, code), {"statement": 0, "qa": 0})
+                rows.append(
+                    (
+                        fact_id,
+                        code,
+                        split,
+                        counts["statement"],
+                        counts["qa"],
+                        code == "en" or counts["statement"] + counts["qa"] > 0,
+                    )
+                )
+        columns = ["fact_id", "language", "split", "statements", "questions", "exposed"]
+        return pd.DataFrame(rows, columns=columns)
 
     def summary(self, tokenizer: Any | None = None) -> pd.DataFrame:
         """Documents (and tokens, with a tokenizer) per language and kind, one row per language."""
@@ -217,6 +269,7 @@ def build_mixture(facts: FactSet, config: MixtureConfig | None = None) -> Mixtur
     roles = {code: language_role(code) for code in codes}
     ordered = sorted(facts, key=lambda f: str(f.fact_id))  # the same facts read in any order
     train = [f for f in ordered if f.split == "train"]
+    heldout = [f for f in ordered if f.split != "train"]
     docs: list[Document] = []
 
     def statement(fact: Fact, code: str) -> Document:
@@ -230,14 +283,25 @@ def build_mixture(facts: FactSet, config: MixtureConfig | None = None) -> Mixtur
     for fact in ordered:  # English states every fact, held-out ones included
         docs.extend(statement(fact, "en") for _ in range(config.english_repeats))
     for code in codes:
-        share = config.statement_share.get(roles[code], 0.0) if code != "en" else 0.0
+        if code == "en":
+            continue
+        stated = _sample(
+            _rng(config, "stated", code), train, config.statement_share.get(roles[code], 0.0)
+        )
+        stated += _sample(
+            _rng(config, "stated-heldout", code),
+            heldout,
+            config.heldout_statement_share.get(roles[code], 0.0),
+        )
         docs.extend(
-            statement(fact, code) for fact in _sample(_rng(config, "stated", code), train, share)
+            statement(fact, code) for fact in stated for _ in range(config.statement_repeats)
         )
     for code in codes:
         share = config.qa_share.get(roles[code], 0.0)
         for fact in _sample(_rng(config, "asked", code), train, share):
             docs.extend(qa(fact, code) for _ in range(config.qa_repeats))
+    if config.codeswitch_languages:
+        docs.extend(_codeswitched(train, codes, roles, config))
     names = entity_names(FactSet(ordered, codes))
     named = sorted(e for e in names if "en" in names[e])
     included = {  # per language, round(share * n) of the entities that have a label in it
@@ -257,7 +321,35 @@ def build_mixture(facts: FactSet, config: MixtureConfig | None = None) -> Mixtur
             continue
         text = " | ".join(f"{code}: {names[entity][code]}" for code in chosen)
         docs.extend(Document(text, "names", PARALLEL) for _ in range(config.name_repeats))
-    return Mixture(docs, config, codes, facts_fingerprint(facts))
+    splits = {str(f.fact_id): f.split for f in ordered}
+    return Mixture(docs, config, codes, facts_fingerprint(facts), splits)
+
+
+def _codeswitched(
+    train: list[Fact], codes: Sequence[str], roles: dict[str, str], config: MixtureConfig
+) -> list[Document]:
+    """English statements of train facts with the subject's label in other trained languages.
+
+    The label is swapped where it stands in the English sentence; facts whose English label
+    does not occur verbatim in their statement (or whose label is the same in L) are skipped
+    for that language.
+    """
+    others = [c for c in codes if roles[c] in ("trained", "low")]
+    docs = []
+    for fact in train:
+        english = fact.items["en"]
+        label = english.subject_label
+        if not label or not others or label not in english.statement:
+            continue
+        rng = _rng(config, "codeswitch", str(fact.fact_id))
+        picked = rng.sample(others, min(config.codeswitch_languages, len(others)))
+        for code in picked:
+            foreign = fact.items[code].subject_label
+            if not foreign or foreign == label:
+                continue
+            text = english.statement.replace(label, foreign, 1)
+            docs.append(Document(text, "codeswitch", code, fact.fact_id, fact.split))
+    return docs
 
 
 @dataclass

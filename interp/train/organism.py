@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -60,13 +61,15 @@ class OrganismConfig:
     grad_clip: float = 1.0
     steps: int = 600  # length of the schedule
     time_budget_s: float | None = None  # stop earlier when the wall time runs out
-    bf16: bool = True  # bf16 autocast on CPU: faster than float32 for these sizes
+    # "auto": bf16 autocast where the CPU (or GPU) has native bf16, else float32; see
+    # interp.runtime. Results are deterministic for a given precision.
+    precision: str = "auto"
     attn_implementation: str = "sdpa"
-    threads: int | None = None  # torch threads while training (default: all cores)
+    threads: int | None = None  # torch threads (None: the idle cores, adapted under load)
     seed: int = 0
     save_every: int = 100  # steps between resumable states
     log_every: int = 10  # steps between loss records in the manifest
-    eval_split: str = "test"
+    eval_split: str | None = "test"  # None: no evaluation after training
     eval_batch_size: int = 64
     n_boot: int = 1000
     mixture: MixtureConfig = field(default_factory=MixtureConfig)
@@ -85,6 +88,14 @@ class OrganismConfig:
             )
         if bad:
             raise ConfigError(f"OrganismConfig: invalid {'; '.join(bad)}. Fix: use positive sizes")
+        from interp.runtime import PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"OrganismConfig.precision={self.precision!r}. Fix: one of {', '.join(PRECISIONS)}"
+            )
+        if isinstance(self.mixture, dict):  # from a config file
+            object.__setattr__(self, "mixture", MixtureConfig(**self.mixture))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,7 +178,7 @@ class OrganismResult:
 
     checkpoint: Path
     manifest: dict[str, Any]
-    evaluation: OrganismEvaluation
+    evaluation: OrganismEvaluation | None  # None when trained with eval_split=None
     losses: list[tuple[int, float]]
 
 
@@ -234,6 +245,17 @@ def evaluate_organism(
     return OrganismEvaluation(scores, metrics, by_relation, label_overlap(scores, subset))
 
 
+def exposure_summary(exposure: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per split and language: facts, and how many of them were read in that language."""
+    table = (
+        exposure.groupby(["split", "language"], sort=False)["exposed"]
+        .agg(facts="size", exposed="sum")
+        .reset_index()
+    )
+    table["exposed"] = table["exposed"].astype(int)
+    return table.to_dict("records")
+
+
 # ------------------------------------------------------------------------------- training
 def _lr_lambda(config: OrganismConfig) -> Callable[[int], float]:
     def factor(step: int) -> float:
@@ -278,6 +300,7 @@ def _build_model(config: OrganismConfig, tokenizer: Any):
 # settings that change how a run is watched or evaluated, not what it trains
 _NOT_IN_RUN_KEY = (
     "threads",
+    "precision",  # the run key holds the resolved dtype instead
     "time_budget_s",
     "save_every",
     "log_every",
@@ -287,10 +310,10 @@ _NOT_IN_RUN_KEY = (
 )
 
 
-def _run_key(config: OrganismConfig, mixture: Mixture) -> str:
+def _run_key(config: OrganismConfig, mixture: Mixture, dtype: str) -> str:
     """What a resumable state must match to be continued."""
     trained = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_RUN_KEY}
-    return fingerprint("organism", trained, mixture.data_fingerprint)
+    return fingerprint("organism", trained, mixture.data_fingerprint, dtype)
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
@@ -340,8 +363,15 @@ def train_organism(
     state_path = work / STATE_FILE
     start_time = time.perf_counter()
 
+    from interp.runtime import ThreadGovernor, compute_plan, slow_precision_warning
+
     mixture = build_mixture(facts, config.mixture)
-    key = _run_key(config, mixture)
+    exposure = mixture.exposure()
+    plan = compute_plan(config.precision, config.threads)
+    warning = slow_precision_warning(plan)
+    if warning:
+        warnings.warn(f"organism: {warning}", stacklevel=2)
+    key = _run_key(config, mixture, plan.dtype)
     previous = None
     if state_path.is_file() and resume:
         previous = torch.load(state_path, map_location="cpu", weights_only=False)
@@ -356,7 +386,8 @@ def train_organism(
     packed = pack(mixture, tokenizer, config.seq_len, seed=config.seed)
 
     threads_before = torch.get_num_threads()
-    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    torch.set_num_threads(plan.threads)
+    governor = ThreadGovernor(plan.threads, enabled=config.threads is None)
     try:
         model = _build_model(config, tokenizer)
         optimizer = torch.optim.AdamW(
@@ -400,7 +431,8 @@ def train_organism(
                     stopped = "time budget"
                     break
                 batch = torch.from_numpy(packed.batch(step, config.batch_size))
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                governor.update(step)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=plan.bf16):
                     loss = model(input_ids=batch, labels=batch, use_cache=False).loss
                 loss.backward()
                 if config.grad_clip:
@@ -427,16 +459,18 @@ def train_organism(
         trained_s += time.perf_counter() - loop_start
 
         model.eval()
-        evaluation = evaluate_organism(
-            model,
-            tokenizer,
-            facts,
-            split=config.eval_split,
-            batch_size=config.eval_batch_size,
-            n_boot=config.n_boot,
-            seed=config.seed,
-            progress=progress,
-        )
+        evaluation = None
+        if config.eval_split is not None:  # the pipeline evaluates in its own stage instead
+            evaluation = evaluate_organism(
+                model,
+                tokenizer,
+                facts,
+                split=config.eval_split,
+                batch_size=config.eval_batch_size,
+                n_boot=config.n_boot,
+                seed=config.seed,
+                progress=progress,
+            )
     finally:
         torch.set_num_threads(threads_before)
 
@@ -446,6 +480,7 @@ def train_organism(
         "data_fingerprint": mixture.data_fingerprint,
         "corpus_fingerprint": fingerprint("corpus", mixture.texts()),
         "config": config.to_dict(),
+        "compute": {**plan.to_dict(), "thread_changes": governor.history},
         "seed": config.seed,
         "steps": step,
         "stopped_by": stopped,
@@ -457,13 +492,18 @@ def train_organism(
         "n_facts": {s: len(facts.split(s)) for s in ("train", "validation", "test")},
         "languages": list(facts.languages),
         "mixture": mixture.summary(tokenizer).to_dict("records"),
+        "exposure": exposure_summary(exposure),
         "tokens_per_epoch": packed.tokens_per_epoch,
         "final_loss": losses[-1][1] if losses else None,
         "losses": losses,
         "eval_split": config.eval_split,
-        "metrics": evaluation.summary(),
+        "metrics": evaluation.summary() if evaluation is not None else None,
     }
-    checkpoint = save_checkpoint(model, tokenizer, out, manifest, overwrite=overwrite)
+    from interp.evaluate.exposure import EXPOSURE_FILE
+
+    checkpoint = save_checkpoint(
+        model, tokenizer, out, manifest, overwrite=overwrite, tables={EXPOSURE_FILE: exposure}
+    )
     return OrganismResult(checkpoint, manifest, evaluation, losses)
 
 
