@@ -51,7 +51,8 @@ class AnalysisConfig:
     chunk_size: int = 1  # sequences per resampling unit
     lahis_samples: int = 32  # per language (0 = no LAHIS); the paper used 500-1000
     lahis_max_length: int = 128
-    head_frac: float = 0.02  # top heads per language
+    head_frac: float = 0.02  # top heads per language (the paper's 2%) ...
+    min_top_heads: int = 4  # ... but at least this many, so small models' overlaps can vary
     ablation: bool = True  # dark-diagonal matrices on held-out text
     ablation_tokens: int = 2048  # held-out tokens per language (each of L x L cells reads them)
     ablation_random_repeats: int = 1
@@ -104,6 +105,7 @@ class Analysis:
     heads: Any = None  # HeadSelection
     head_norms: Any = None  # tidy table
     ablation: dict[str, Any] = field(default_factory=dict)  # "neurons" / "heads" -> tidy table
+    index: Any = None  # stats.SpecializationIndex: 1 - mean normalised entropy, with interval
     from_cache: bool = False
 
     @property
@@ -147,7 +149,7 @@ def analysis_key(checkpoint, sequences, heldout_sequences, config: AnalysisConfi
     from interp.io import checkpoint_fingerprint, fingerprint
 
     return fingerprint(
-        "analysis-v1",
+        "analysis-v2",
         checkpoint_fingerprint(checkpoint),
         _corpus_fingerprint(sequences),
         _corpus_fingerprint(heldout_sequences or {}),
@@ -260,6 +262,7 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
             result.permutation[name] = stats.permutation_null(
                 seqs, name, n_perm=config.n_perm, seed=config.seed, **params
             ).per_language
+    result.index = stats.specialization_index(seqs, n_boot=config.n_boot, seed=config.seed)
     result.head_norms = head_norms.to_frame()
     if config.lahis_samples:
         from interp.specialization.lahis import lahis
@@ -275,7 +278,10 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
         )
         result.head_importance = importance.importance
         result.heads = head_scores.top_heads(
-            importance.importance, tuple(languages), frac=config.head_frac
+            importance.importance,
+            tuple(languages),
+            frac=config.head_frac,
+            min_heads=config.min_top_heads,
         )
     if held is not None:
         from interp.specialization.ablation import dark_diagonal
@@ -331,6 +337,7 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
         for name, table in result.permutation.items():
             table.to_parquet(tmp / f"permutation_{name}.parquet")
         result.head_norms.to_parquet(tmp / "head_norms.parquet")
+        result.index.to_frame().to_parquet(tmp / "specialization_index.parquet")
         if result.head_importance is not None:
             from safetensors.torch import save_file
 
@@ -381,12 +388,21 @@ def load_analysis(folder: str | os.PathLike) -> Analysis:
         if perm.is_file():
             result.permutation[name] = pd.read_parquet(perm)
     result.head_norms = pd.read_parquet(folder / "head_norms.parquet")
+    index_file = folder / "specialization_index.parquet"
+    if index_file.is_file():
+        from interp.specialization.stats import SpecializationIndex
+
+        row = pd.read_parquet(index_file).iloc[0]
+        result.index = SpecializationIndex(**{k: row[k].item() for k in row.index})
     if (folder / "lahis.safetensors").is_file():
         from safetensors.torch import load_file
 
         result.head_importance = load_file(str(folder / "lahis.safetensors"))["importance"]
         result.heads = head_scores.top_heads(
-            result.head_importance, languages, frac=config["head_frac"]
+            result.head_importance,
+            languages,
+            frac=config["head_frac"],
+            min_heads=config.get("min_top_heads", 1),
         )
     for kind in ("neurons", "heads"):
         path = folder / f"ablation_{kind}.parquet"

@@ -318,3 +318,46 @@ def test_label_overlap_separates_items_spelt_as_in_english(small_facts):
         assert row.n == len(part) > 0
         assert row.accuracy == (1.0 if row.same_label else 0.0)
     assert result["n"].sum() == len(expected)
+
+
+def test_exposure_records_what_was_read_where(small_facts):
+    config = MixtureConfig(
+        seed=1,
+        heldout_statement_share={"trained": 0.5, "low": 0.25},
+        statement_repeats=2,
+        codeswitch_languages=2,
+    )
+    mixture = build_mixture(small_facts, config)
+    exposure = mixture.exposure().set_index(["fact_id", "language"])
+    texts = Counter(mixture.texts())
+    held_out = [f for f in small_facts if f.split != "train"]
+    for fact in small_facts:
+        for code in LANGS:
+            row = exposure.loc[(fact.fact_id, code)]
+            item = fact.items[code]
+            qa = QA_TEMPLATE.format(question=item.question, answer=item.answer_text)
+            if code == "en":
+                assert row.exposed and row.statements == config.english_repeats
+                continue
+            # counted from the texts themselves: statements x repeats, question lines
+            assert row.statements == texts[item.statement], (fact.fact_id, code)
+            assert row.questions == texts[qa]
+            assert row.exposed == (texts[item.statement] + texts[qa] > 0)
+            assert row.statements in (0, config.statement_repeats)
+    # held-out facts: never asked; round(share * n) of them stated per language
+    for code, share in (("de", 0.5), ("ja", 0.5), ("sw", 0.25), ("ko", 0.0)):
+        stated = sum(exposure.loc[(f.fact_id, code)].statements > 0 for f in held_out)
+        assert stated == round(share * len(held_out)), code
+    assert all(exposure.loc[(f.fact_id, c)].questions == 0 for f in held_out for c in LANGS)
+    # code-switched lines: an English train statement with another trained language's label
+    switched = [d for d in mixture.documents if d.kind == "codeswitch"]
+    assert switched and all(d.split == "train" and d.language != "ko" for d in switched)
+    by_id = {f.fact_id: f for f in small_facts}
+    for doc in switched:
+        fact = by_id[doc.fact_id]
+        english = fact.items["en"]
+        assert doc.text == english.statement.replace(
+            english.subject_label, fact.items[doc.language].subject_label, 1
+        )
+        assert doc.text != english.statement
+    assert len({(d.fact_id, d.language) for d in switched}) == len(switched)

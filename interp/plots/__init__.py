@@ -15,6 +15,8 @@
 | 7 | plot_dark_diagonal | ablation_matrix / ablation_difference |
 | 8 | plot_recall | stack_results (evaluate tables) |
 | 9 | plot_specialization_vs_consistency | thesis_table |
+| 10 | plot_learning_curves | `LearningCurve.frame()` per checkpoint |
+| 11 | plot_exposure_accuracy | `interp.evaluate.effects.exposure_accuracy` |
 
 Every function builds a `matplotlib.figure.Figure` directly (no pyplot, nothing global), so
 it works the same in notebooks, batch runs and tests. Names load on first use: importing
@@ -42,6 +44,7 @@ _EXPORTS = {
     "heads": ["plot_head_layers", "plot_head_overlap", "plot_dark_diagonal"],
     "recall": ["plot_recall"],
     "thesis": ["plot_specialization_vs_consistency"],
+    "training": ["plot_learning_curves", "plot_exposure_accuracy"],
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

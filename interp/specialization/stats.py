@@ -261,6 +261,21 @@ def _evaluate(
     return _Replicates(per_layer, frequency / n_rep)
 
 
+def _resample_weights(
+    draws: Sequence[np.ndarray], members: Sequence[np.ndarray], chunk: slice, n_seq: int
+) -> np.ndarray:
+    """[n, languages, n_seq] weights of the replicates in `chunk`: how many times each
+    sequence was drawn (draws[l][b] = indices into members[l] drawn in replicate b)."""
+    n = chunk.stop - chunk.start
+    weights = np.zeros((n, len(members), n_seq))
+    for lang, m in enumerate(members):
+        # a bincount per replicate, in one call
+        picked = draws[lang][chunk] + (np.arange(n) * m.size)[:, None]
+        times = np.bincount(picked.ravel(), minlength=n * m.size).reshape(n, m.size)
+        weights[:, lang, m] = times
+    return weights
+
+
 def _interval(samples: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:
     tail = (1 - ci) / 2 * 100
     return np.percentile(samples, tail, axis=0), np.percentile(samples, 100 - tail, axis=0)
@@ -315,14 +330,7 @@ def bootstrap(
     draws = [rng.integers(0, m.size, size=(n_boot, m.size)) for m in members]
 
     def weights_for(chunk: slice) -> np.ndarray:
-        n = chunk.stop - chunk.start
-        weights = np.zeros((n, n_lang, n_seq))
-        for lang, m in enumerate(members):
-            # how many times each sequence is drawn: a bincount per replicate, in one call
-            picked = draws[lang][chunk] + (np.arange(n) * m.size)[:, None]
-            times = np.bincount(picked.ravel(), minlength=n * m.size).reshape(n, m.size)
-            weights[:, lang, m] = times
-        return weights
+        return _resample_weights(draws, members, chunk, n_seq)
 
     reps = _evaluate(scorer, grid, n_boot, weights_for)
     obs_layer = observed.mask().sum(axis=2)
@@ -497,3 +505,84 @@ def ks_table(
                 value = np.nan
             rows.append({"checkpoint": name, "language": language or "all", "ks": value})
     return pd.DataFrame(rows, columns=["checkpoint", "language", "ks"])
+
+
+# ---------------------------------------------------------------------------------------------
+# a continuous specialization index
+
+
+@dataclass(frozen=True)
+class SpecializationIndex:
+    """1 - the mean normalised LAPE entropy of the active neurons, with a bootstrap interval.
+
+    0 = every active neuron fires at the same rate in every language; 1 = each fires in one
+    language only. Unlike a count of neurons past a threshold it moves continuously, and
+    unlike a fixed-budget count it can rise or fall. `active` counts the neurons whose rate
+    reaches `min_rate` in some language (dead and near-dead neurons have no meaningful
+    language distribution).
+    """
+
+    value: float
+    lo: float
+    hi: float
+    active: int
+    min_rate: float
+    n_boot: int
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.__dict__])
+
+
+def _index_of(rates: np.ndarray, min_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Index and active count for rates [n, languages, units]."""
+    n_lang = rates.shape[1]
+    active = rates.max(axis=1) >= min_rate  # [n, units]
+    total = rates.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(total > 0, rates / total, 0.0)
+        plogq = np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0)), 0.0)
+    normalized = -plogq.sum(axis=1) / np.log(n_lang)  # [n, units]
+    count = active.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        mean = np.where(count > 0, (normalized * active).sum(axis=1) / np.maximum(count, 1), np.nan)
+    return 1.0 - mean, count
+
+
+def specialization_index(
+    seqs: SequenceCounts,
+    *,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int | None = 0,
+    min_rate: float = 0.01,
+) -> SpecializationIndex:
+    """The index of the whole sample and its percentile interval over `n_boot` resamples of
+    sequences within each language (the same scheme as `bootstrap`)."""
+    if n_boot:
+        _check_resampling(n_boot, "n_boot", ci)
+    n_lang = len(seqs.languages)
+    if n_lang < 2:
+        raise DataError(f"{seqs.source}: the index needs at least two languages")
+    n_seq = seqs.counts.shape[0]
+    flat = seqs.counts.reshape(n_seq, -1)
+    members = [np.flatnonzero(seqs.language == lang) for lang in range(n_lang)]
+
+    def rates_for(weights: np.ndarray) -> np.ndarray:  # [n, languages, n_seq] -> rates
+        tokens = weights @ seqs.tokens
+        return (weights @ flat) / np.maximum(tokens, 1)[:, :, None]
+
+    whole = np.zeros((1, n_lang, n_seq))
+    for lang, m in enumerate(members):
+        whole[0, lang, m] = 1.0
+    value, active = _index_of(rates_for(whole), min_rate)
+    lo = hi = float("nan")
+    if n_boot:
+        rng = np.random.default_rng(seed)
+        draws = [rng.integers(0, m.size, size=(n_boot, m.size)) for m in members]
+        samples = []
+        for chunk in _chunks(n_boot, n_lang * (flat.shape[1] + n_seq)):
+            weights = _resample_weights(draws, members, chunk, n_seq)
+            samples.append(_index_of(rates_for(weights), min_rate)[0])
+        low, high = _interval(np.concatenate(samples)[:, None], ci)
+        lo, hi = float(low[0]), float(high[0])
+    return SpecializationIndex(float(value[0]), lo, hi, int(active[0]), min_rate, n_boot)

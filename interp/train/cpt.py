@@ -248,4 +248,8 @@ def train_cpt(
         overwrite=overwrite,
         resume=resume,
         extra_manifest=extra_manifest,
+        probe=(
+            select_facts(facts, config.split, config.fact_share, config.seed, "CPT data"),
+            languages,
+        ),
     )

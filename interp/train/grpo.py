@@ -550,6 +550,7 @@ def train_grpo(
         overwrite=overwrite,
         resume=resume,
         extra_manifest=manifest,
+        probe=(chosen, languages),
     )
 
 

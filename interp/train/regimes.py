@@ -14,6 +14,7 @@ arguments every TRL config (`SFTConfig`, `GRPOConfig`) shares, with the CPU trap
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -77,7 +78,8 @@ class RegimeConfig:
 
     `max_steps > 0` overrides `epochs`. `save_steps > 0` writes a resumable trainer checkpoint
     every that many steps into the run's `.partial/` folder. `device="auto"` takes CUDA when
-    present; `bf16=None` means bf16 on CUDA and float32 on CPU.
+    present; `bf16=None` means bf16 on CUDA, and on a CPU where bf16 is native and measured
+    faster (`interp.runtime`), float32 elsewhere.
     """
 
     learning_rate: float = 2e-5
@@ -99,7 +101,11 @@ class RegimeConfig:
     bf16: bool | None = None
     gradient_checkpointing: bool = False
     report_to: str = "none"
-    threads: int | None = None  # torch CPU threads while training (None: leave as set)
+    threads: int | None = None  # torch CPU threads (None: the idle cores, adapted under load)
+    # the learning curve's accuracy probe: a fixed sample of the regime's training facts,
+    # scored at this many evenly spaced steps (0 = no probe)
+    probe_points: int = 0
+    probe_facts: int = 48
 
     # name -> field overrides; a subclass replaces this with its own table
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
@@ -120,6 +126,10 @@ class RegimeConfig:
             problems.append(f"max_length={self.max_length} must be >= 2")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads={self.threads} must be >= 1 (or None)")
+        if self.probe_points < 0 or self.probe_facts < 1:
+            problems.append(
+                f"probe_points={self.probe_points} must be >= 0, probe_facts={self.probe_facts} >= 1"
+            )
         if self.device not in DEVICES:
             problems.append(f"device={self.device!r} must be one of {DEVICES}")
         if isinstance(self.lora, dict):  # from JSON / a CLI
@@ -174,7 +184,16 @@ class RegimeConfig:
         `extra` overrides or adds fields.
         """
         cuda = self.use_cuda()
-        bf16 = cuda if self.bf16 is None else self.bf16  # bf16 autocast on CPU: allowed, no faster
+        bf16 = self.bf16
+        if bf16 is None:  # bf16 on CUDA, and on a CPU only where it is native and faster
+            from interp.runtime import choose_precision, idle_cores
+
+            if cuda:
+                bf16 = True
+            else:
+                bf16 = (
+                    choose_precision("auto", "cpu", self.threads or idle_cores())[0] == "bfloat16"
+                )
         args: dict[str, Any] = {
             "output_dir": str(output_dir),
             "learning_rate": self.learning_rate,
@@ -322,9 +341,14 @@ def run_trainer(
     overwrite: bool = False,
     resume: bool = True,
     extra_manifest: dict[str, Any] | None = None,
+    probe: tuple[Any, Sequence[str]] | None = None,
 ) -> Path:
     """Load `parent`, train with the trainer `build_trainer(model, tokenizer, partial_dir)`
     returns, merge LoRA, and save `out_dir` (HF model + manifest) in one rename.
+
+    `probe` = (facts, languages) the regime trains on: with `config.probe_points`, a sample of
+    them is scored during training, and the manifest's learning curve holds that accuracy
+    beside the logged loss (and reward); see `interp.train.curves`.
 
     Refuses an existing `out_dir` unless `overwrite`; a missing parent, an unsupported model or
     a tokenizer that does not fit fail before anything is written. Trainer checkpoints land in
@@ -362,9 +386,22 @@ def run_trainer(
         partial.mkdir(parents=True, exist_ok=True)
         atomic_write_json(partial / RUN_PLAN, json.loads(json.dumps(plan, default=str)))
 
+    from interp.runtime import ThreadGovernor, compute_plan
+    from interp.train.curves import accuracy_probe, curve_rows, governor_callback, probe_items
+
+    compute = compute_plan(
+        "bfloat16" if trainer.args.bf16 else "float32", config.threads, "cuda" if cuda else "cpu"
+    )
+    governor = ThreadGovernor(compute.threads, enabled=not cuda and config.threads is None)
+    trainer.add_callback(governor_callback(governor))
+    accuracy = None
+    if probe is not None and config.probe_points:
+        facts, languages = probe
+        items = probe_items(facts, languages, config.probe_facts, config.seed)
+        accuracy = accuracy_probe(items, tok, config.probe_points)
+        trainer.add_callback(accuracy)
     threads_before = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    torch.set_num_threads(compute.threads)
     start = time.perf_counter()
     try:
         result = trainer.train(resume_from_checkpoint=last)
@@ -388,6 +425,10 @@ def run_trainer(
         "train_loss": float(result.training_loss),
         "final_train_loss": float(history[-1]["loss"]) if history else None,
         "loss_history": [(int(h["step"]), float(h["loss"])) for h in history],
+        "learning_curve": curve_rows(
+            trainer.state.log_history, accuracy.records if accuracy is not None else ()
+        ),
+        "compute": {**compute.to_dict(), "thread_changes": governor.history},
         "lora_merged": bool(config.lora.enabled),
         **(extra_manifest or {}),
     }

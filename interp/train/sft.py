@@ -23,17 +23,21 @@ from interp.train.cpt import fact_item, resolve_languages, select_facts
 from interp.train.regimes import PAPER_LORA, RegimeConfig, run_trainer, sft_trainer
 
 TARGETS = ("letter", "answer")
+PROMPT_FORMATS = ("paper", "question")
 
 
 @dataclass(frozen=True)
 class SFTRegime(RegimeConfig):
     """SFT settings. target: "letter" (the paper) or "answer" (the answer text).
+    prompt_format: "paper" (question and lettered options) or "question" ("Question: {q}\n
+    Answer:", options hidden: the evaluation's own prompt, which the organism's corpus teaches).
 
     languages: None = the trained languages the facts have. fact_share: a seeded share of the
     split's facts (the paper used 40K of 95K).
     """
 
     target: str = "letter"
+    prompt_format: str = "paper"
     languages: tuple[str, ...] | None = None
     fact_share: float = 1.0
     split: str | None = "train"
@@ -72,14 +76,28 @@ class SFTRegime(RegimeConfig):
         super().__post_init__()
         if self.target not in TARGETS:
             raise ConfigError(f"SFTRegime.target={self.target!r} must be one of {TARGETS}")
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise ConfigError(
+                f"SFTRegime.prompt_format={self.prompt_format!r} must be one of {PROMPT_FORMATS}"
+            )
+        if self.prompt_format == "question" and self.target == "letter":
+            raise ConfigError(
+                "SFTRegime: prompt_format='question' hides the options, so there is no letter "
+                "to answer. Fix: target='answer', or prompt_format='paper'"
+            )
         if not 0.0 < self.fact_share <= 1.0:
             raise ConfigError(f"SFTRegime.fact_share={self.fact_share} must be in (0, 1]")
         if self.languages is not None:
             object.__setattr__(self, "languages", tuple(self.languages))
 
 
-def format_prompt(item: Any) -> str:
-    """The paper's multiple-choice prompt, ending in "Answer:" (the target follows a space)."""
+def format_prompt(item: Any, prompt_format: str = "paper") -> str:
+    """The paper's multiple-choice prompt, ending in "Answer:" (the target follows a space);
+    "question": the evaluation's prompt with the options hidden."""
+    if prompt_format == "question":
+        from interp.evaluate.scoring import PROMPT_TEMPLATE
+
+        return PROMPT_TEMPLATE.format(question=item.question)
     if len(item.options) != len(OPTION_LETTERS):
         from interp.errors import DataError
 
@@ -115,7 +133,7 @@ def sft_rows(facts: Any, config: SFTRegime) -> list[dict[str, str]]:
             item = fact_item(fact, code, source)
             rows.append(
                 {
-                    "prompt": format_prompt(item),
+                    "prompt": format_prompt(item, config.prompt_format),
                     "completion": format_target(item, config.target),
                     "fact_id": fact.fact_id,
                     "language": code,
@@ -203,4 +221,8 @@ def train_sft(
         overwrite=overwrite,
         resume=resume,
         extra_manifest=extra_manifest,
+        probe=(
+            select_facts(facts, config.split, config.fact_share, config.seed, "SFT data"),
+            resolve_languages(facts, config.languages, "SFT data"),
+        ),
     )
