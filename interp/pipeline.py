@@ -36,6 +36,7 @@ class PipelineResult:
     run: str
     checkpoints: dict[str, Path] = field(default_factory=dict)
     evaluations: dict[str, Any] = field(default_factory=dict)  # name -> metrics table
+    scores: dict[str, Any] = field(default_factory=dict)  # name -> scores table
     analyses: dict[str, Any] = field(default_factory=dict)  # name -> Analysis
     report: Any = None
     summary: Any = None  # pandas DataFrame
@@ -79,10 +80,12 @@ def _regime_config(config: PipelineConfig, regime: str):
 
 
 def _organism_config(config: PipelineConfig):
+    from dataclasses import replace
+
     from interp.train.organism import PRESETS
 
     base = PRESETS.get(config.preset, PRESETS["default"])
-    return base.with_overrides(**config.organism)
+    return replace(base, **config.organism)  # None is a value here (eval_split=None)
 
 
 def _analysis_config(config: PipelineConfig):
@@ -152,7 +155,7 @@ def _build_world(config: PipelineConfig):
     from interp.facts import WorldConfig, build_world
 
     values = dict(config.world)
-    for name in ("languages", "relations"):
+    for name in ("languages", "relations", "split_fractions"):
         if name in values:
             values[name] = tuple(values[name])
     facts, _ = build_world(WorldConfig(**values))
@@ -257,6 +260,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
                 checkpoint, facts, split=split, progress=progress and not cached, **evaluation
             )
             result.evaluations[name] = out.metrics
+            result.scores[name] = out.scores
         table = summary_table(result.evaluations)
         atomic_write_json(
             run_dir / "evaluation.json", {"summary": table.reset_index().to_dict("records")}
@@ -291,7 +295,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
     # figures
     figures_dir = Path(config.figures_dir) / config.run
     figures_key = fingerprint(
-        "figures-v2", eval_key, score_key, _report_version(), str(_reference_dir())
+        "figures-v3", eval_key, score_key, _report_version(), str(_reference_dir())
     )
 
     def make_figures(cached):
@@ -299,7 +303,17 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
             return None
         from interp.report import write_reference_report, write_report
 
-        report = write_report(result.analyses, result.evaluations, figures_dir, baseline="base")
+        report = write_report(
+            result.analyses,
+            result.evaluations,
+            figures_dir,
+            baseline="base",
+            scores=result.scores,
+            exposure=_heldout_exposure(result.checkpoints.get("base"), facts, split),
+            curves=_curves(result.checkpoints),
+            warnings=_compute_warnings(result.checkpoints),
+            n_boot=int(evaluation.get("n_boot", 1000)),
+        )
         reference = _reference_dir()
         if reference is not None:  # the paper's 7B results through the same figures
             write_reference_report(figures_dir / "paper-7b", reference)
@@ -310,6 +324,50 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
     atomic_write_json(run_dir / "summary.json", result.summary.reset_index().to_dict("records"))
     _say(f"\npipeline {config.run}: {time.perf_counter() - started:.1f} s")
     return result
+
+
+def _heldout_exposure(base, facts, split: str):
+    """The exposure classes of the evaluated items, from what the base model read."""
+    from interp.evaluate.exposure import item_exposure, read_exposure
+
+    table = read_exposure(base) if base is not None and Path(base).is_dir() else None
+    return None if table is None else item_exposure(table, facts.split(split))
+
+
+def _manifests(checkpoints: dict[str, Path]) -> dict[str, dict]:
+    out = {}
+    for name, path in checkpoints.items():
+        manifest = Path(path) / "manifest.json"
+        if manifest.is_file():
+            out[name] = json.loads(manifest.read_text(encoding="utf-8"))
+    return out
+
+
+def _curves(checkpoints: dict[str, Path]) -> dict[str, Any]:
+    """checkpoint -> its learning curve frame, for the checkpoints that recorded one."""
+    from interp.train.curves import LearningCurve
+
+    curves = {}
+    for name, manifest in _manifests(checkpoints).items():
+        curve = LearningCurve.from_manifest(manifest)
+        if curve is not None:
+            curves[name] = curve.frame()
+    return curves
+
+
+def _compute_warnings(checkpoints: dict[str, Path]) -> list[str]:
+    """A line for each checkpoint trained in a precision its machine runs slowly."""
+    from interp.runtime import ComputePlan, slow_precision_warning
+
+    lines = []
+    for name, manifest in _manifests(checkpoints).items():
+        compute = manifest.get("compute")
+        if compute:
+            fields = {k: compute[k] for k in ("device", "dtype", "threads", "reason")}
+            text = slow_precision_warning(ComputePlan(**fields))
+            if text:
+                lines.append(f"{name}: {text}")
+    return lines
 
 
 def _reference_dir():

@@ -490,10 +490,23 @@ def write_report(
     scorer: str = "lape-paper",
     formats: Sequence[str] = ("png", "pdf"),
     dpi: int = 200,
+    scores: Mapping[str, pd.DataFrame] | None = None,
+    exposure: pd.DataFrame | None = None,
+    curves: Mapping[str, pd.DataFrame] | None = None,
+    warnings: Sequence[str] = (),
+    n_boot: int = 1000,
 ) -> Report:
-    """Figures 1-9, their tables, `summary.csv` and `index.md` for checkpoints in the given
+    """Figures 1-11, their tables, `summary.csv` and `index.md` for checkpoints in the given
     order (`analyses`: checkpoint -> `interp.analysis.Analysis`; `evaluations`: checkpoint ->
     `interp.evaluate.metrics.evaluate` table).
+
+    `scores` (checkpoint -> scores table) gives `tables/regime_effects.csv`: every
+    checkpoint's change from the baseline with paired-bootstrap intervals over facts
+    (`n_boot` resamples; with `exposure`, the item classes, also by exposure) and the minimum
+    detectable difference. `curves` (checkpoint -> `LearningCurve.frame()`) gives figure 10;
+    exposure rows in the evaluation tables give figure 11 and `tables/exposure_accuracy.csv`.
+    `warnings` (and those found here: curves that did not improve, too little power) are
+    listed at the top of `index.md`.
 
     Raises DataError when the analyses are not comparable (model shape, languages) and
     ConfigError when `baseline` is not among them; a figure whose input is missing (no LAHIS,
@@ -617,6 +630,17 @@ def write_report(
     w.report.summary = summary
     _fig_thesis(w, summary, evaluations, baseline, absolute is not None)
 
+    found = list(warnings)
+    # 10: learning curves
+    found += _fig_curves(w, dict(curves or {}))
+    # 11 and the exposure table
+    _fig_exposure(w, evaluations, baseline)
+    # the regime effects and the power they have
+    power = None
+    if scores and baseline in scores and len(scores) > 1:
+        power, more = _effects_table(w, scores, exposure, baseline, n_boot)
+        found += more
+
     preamble = [
         f"Checkpoints: {', '.join(names)} (baseline {baseline}). Neuron scorer for figures "
         f"2-4: {scorer}; figure 9 uses the absolute criterion, whose count can fall (a "
@@ -624,7 +648,133 @@ def write_report(
         "Intervals are 95% bootstrap intervals; 'no clear change' means the intervals overlap.",
         "Per-checkpoint numbers: [summary.csv](summary.csv).",
     ]
+    if power is not None:
+        preamble.append(power)
+    if found:
+        preamble += ["", "## Warnings", "", *[f"- {text}" for text in found]]
     return w.index("Routing reorganization: figures", preamble)
+
+
+def _fig_curves(w: _Writer, curves: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Figure 10 and the warnings for curves that did not improve or level off."""
+    from interp import plots
+    from interp.train.curves import curve_verdict
+
+    curves = {n: c for n, c in curves.items() if c is not None and len(c)}
+    if not curves:
+        w.skip(
+            "10_learning_curves",
+            "no learning curves recorded (regimes trained before "
+            "curves were recorded, or a given base model without fine-tuning)",
+        )
+        return []
+    warnings, parts, rows = [], [], []
+    for name, frame in curves.items():
+        objective = "reward" if frame["reward"].notna().any() else "loss"
+        values = frame.loc[frame[objective].notna(), objective].tolist()
+        check = curve_verdict(values, objective == "reward")
+        probe = frame["train_accuracy"].dropna()
+        rows.append(
+            {
+                "checkpoint": name,
+                "objective": objective,
+                **check,
+                "accuracy_first": probe.iloc[0] if len(probe) else np.nan,
+                "accuracy_last": probe.iloc[-1] if len(probe) else np.nan,
+            }
+        )
+        text = f"{name}: {objective} {check['first']:.3g} \u2192 {check['last']:.3g}"
+        if len(probe):
+            text += f", training-fact accuracy {_pct(probe.iloc[0])} \u2192 {_pct(probe.iloc[-1])}"
+        parts.append(text)
+        if check["points"] < 4:
+            warnings.append(
+                f"{name}: only {check['points']} logged {objective} value(s), too few to tell "
+                "whether it improved. Fix: more steps, or log more often (logging_steps)"
+            )
+        elif not check["improved"]:
+            warnings.append(
+                f"{name}: its {objective} did not improve (first tenth {check['first']:.3g}, "
+                f"last tenth {check['last']:.3g}). Fix: more steps or another learning rate"
+            )
+        elif not check["levelled"]:
+            warnings.append(
+                f"{name}: its {objective} was still changing at the end. Fix: train longer"
+            )
+    w.table(
+        "learning_curves",
+        pd.concat([c.assign(checkpoint=n) for n, c in curves.items()], ignore_index=True),
+    )
+    w.table("learning_curve_checks", pd.DataFrame(rows))
+    w.figure("10_learning_curves", plots.plot_learning_curves(curves), "; ".join(parts) + ".")
+    return warnings
+
+
+def _fig_exposure(w: _Writer, evaluations: Mapping[str, pd.DataFrame], baseline: str) -> None:
+    from interp import plots
+    from interp.evaluate.effects import exposure_accuracy
+
+    table = exposure_accuracy(evaluations)
+    if table.empty:
+        w.skip(
+            "11_exposure_accuracy",
+            "no exposure record for these checkpoints (only the "
+            "organism records what it read in each language)",
+        )
+        return
+    w.table("exposure_accuracy", table)
+    names = list(dict.fromkeys(table["checkpoint"]))
+    english = {n: _metric(evaluations[n], "accuracy", "en") for n in names}
+    fig = plots.plot_exposure_accuracy(table, checkpoints=names, english=english)
+    rows = table[table["language"] == "trained"].set_index(["checkpoint", "exposure"])
+    ref = baseline if baseline in names else names[0]
+    parts = []
+    for name in names:
+        pieces = [
+            f"{kind.replace('_', ' ')} {_pct(rows.loc[(name, kind), 'accuracy'])}"
+            for kind in ("exposed", "english_only", "same_label")
+            if (name, kind) in rows.index
+        ]
+        parts.append(f"{name}: English {_pct(english[name][0])}, " + ", ".join(pieces))
+    reading = (
+        "mean over the trained languages but English, by what the base read in each; "
+        + "; ".join(parts)
+        + f" (the gap between English and read-only-in-English items is what transfer "
+        f"would close; {ref} is the reference)."
+    )
+    w.figure("11_exposure_accuracy", fig, reading)
+
+
+def _effects_table(w: _Writer, scores, exposure, baseline: str, n_boot: int):
+    """`tables/regime_effects.csv`, the power sentence for the index, and power warnings."""
+    from interp.evaluate.effects import HEADLINE, minimum_detectable_difference, regime_effects
+
+    effects = regime_effects(scores, baseline=baseline, exposure=exposure, n_boot=n_boot)
+    w.table("regime_effects", effects)
+    mdd = minimum_detectable_difference(effects)
+    if not np.isfinite(mdd):
+        return None, []
+    metric, group = HEADLINE
+    rows = effects[(effects["metric"] == metric) & (effects["group"] == group)]
+    changes = ", ".join(
+        f"{r.checkpoint} {100 * r.delta:+.1f} [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]"
+        for r in rows.itertuples()
+    )
+    text = (
+        f"Power: the 95% paired-bootstrap interval of a checkpoint-minus-{baseline} change in "
+        f"English-anchored consistency (mean of the trained languages but English, "
+        f"{int(rows['n'].max())} facts) is at most \u00b1{100 * mdd:.1f} points wide: the minimum "
+        f"detectable difference. Changes: {changes} (points; "
+        "[tables/regime_effects.csv](tables/regime_effects.csv) has every measure)."
+    )
+    warnings = []
+    if mdd > 0.03:
+        warnings.append(
+            f"the held-out set is too small for a 3-point minimum detectable difference in "
+            f"English-anchored consistency (it is {100 * mdd:.1f} points). Fix: hold out more "
+            "facts (world.split_fractions) or add facts"
+        )
+    return text, warnings
 
 
 def _missing_scorer(analyses: Mapping[str, Any], scorer: str) -> str:
@@ -683,6 +833,19 @@ def _fig_recall(w: _Writer, evaluations: Mapping[str, pd.DataFrame], baseline: s
     w.figure("08_recall", fig, "; ".join(parts) + ".")
 
 
+# summary column -> (metric, group) of the evaluation tables
+SUMMARY_MEASURES = (
+    *[(f"accuracy_{g.replace('-', '_')}", "group_accuracy", g) for g in GROUPS],
+    ("accuracy_trained", "group_accuracy", "trained"),
+    ("calibrated_accuracy_trained", "calibrated_group_accuracy", "trained"),
+    ("accuracy_exposed", "accuracy_exposed", "trained"),
+    ("accuracy_transfer", "accuracy_english_only", "trained"),
+    ("english_anchored_consistency", "english_anchored", "trained"),
+    ("total_consistency", "total_consistency", "trained"),  # all 12 trained languages right
+    ("rankc_mean", "rankc_mean", "all"),
+)
+
+
 def _summary(
     analyses: Mapping[str, Any], evaluations: Mapping[str, pd.DataFrame], scorer: str
 ) -> pd.DataFrame:
@@ -691,12 +854,12 @@ def _summary(
     for name, analysis in analyses.items():
         table = evaluations.get(name)
         row: dict[str, Any] = {"checkpoint": name}
-        for key, metric, language in (
-            *[(f"accuracy_{g.replace('-', '_')}", "group_accuracy", g) for g in GROUPS],
-            ("total_consistency", "total_consistency", "all"),
-            ("rankc_mean", "rankc_mean", "all"),
-        ):
+        for key, metric, language in SUMMARY_MEASURES:
             row[key], row[f"{key}_lo"], row[f"{key}_hi"] = _metric(table, metric, language)
+        index = analysis.index
+        row["specialization_index"] = index.value if index is not None else float("nan")
+        row["specialization_index_lo"] = index.lo if index is not None else float("nan")
+        row["specialization_index_hi"] = index.hi if index is not None else float("nan")
         if ABSOLUTE in analysis.neurons:
             value, lo, hi = _total(analysis, ABSOLUTE)
         else:
@@ -721,32 +884,33 @@ def _fig_thesis(
     baseline: str,
     have_absolute: bool,
 ) -> None:
+    """Figure 9: the specialization index (1 - mean normalised LAPE entropy of active
+    neurons, bootstrap interval over sequences) against English-anchored consistency and
+    mean RankC (bootstrap intervals over facts)."""
     from interp import plots
 
     for suffix, metric, label in (
-        ("consistency", "total_consistency", "total consistency"),
+        ("consistency", "english_anchored_consistency", "English-anchored consistency"),
         ("rankc", "rankc_mean", "mean RankC"),
     ):
         name = f"09_specialization_vs_{suffix}"
-        if not have_absolute:
-            w.skip(name, "the absolute scorer was not run for every checkpoint")
-            continue
-        points = summary[np.isfinite(summary[metric].to_numpy(dtype=float))]
+        x = summary["specialization_index"].to_numpy(dtype=float)
+        points = summary[np.isfinite(summary[metric].to_numpy(dtype=float)) & np.isfinite(x)]
         if points.empty:
-            w.skip(name, f"no {metric} in the evaluation tables (evaluate with that metric)")
+            w.skip(name, f"no {metric} or specialization index for any checkpoint")
             continue
         spec = points.rename(
             columns={
-                "specific_neurons_absolute": "value",
-                "specific_neurons_absolute_lo": "lo",
-                "specific_neurons_absolute_hi": "hi",
+                "specialization_index": "value",
+                "specialization_index_lo": "lo",
+                "specialization_index_hi": "hi",
             }
         )[["checkpoint", "value", "lo", "hi"]]
         cons = points.rename(columns={metric: "value", f"{metric}_lo": "lo", f"{metric}_hi": "hi"})[
             ["checkpoint", "value", "lo", "hi"]
         ]
         table = compare.thesis_table(
-            spec, cons, x_label="absolute-criterion specific neurons", y_label=label
+            spec, cons, x_label="specialization index (1 - mean normalised entropy)", y_label=label
         )
         w.table(name.split("_", 1)[1], table)
         present = list(table["checkpoint"])
@@ -760,7 +924,7 @@ def _thesis_reading(table: pd.DataFrame, baseline: str, label: str) -> str:
     if baseline not in rows.index or len(rows) < 2:
         return (
             "; ".join(
-                f"{c}: {_count(r['x'])} specific neurons, {label} {_pct(r['y'])}"
+                f"{c}: specialization index {r['x']:.3f}, {label} {_pct(r['y'])}"
                 for c, r in rows.iterrows()
             )
             + "."
@@ -773,15 +937,15 @@ def _thesis_reading(table: pd.DataFrame, baseline: str, label: str) -> str:
         x_word = verdict(b["x_lo"], b["x_hi"], r["x_lo"], r["x_hi"])
         y_word = verdict(b["y_lo"], b["y_hi"], r["y_lo"], r["y_hi"])
         text = (
-            f"{name}: specific neurons {_count(b['x'])} \u2192 {_count(r['x'])} "
-            f"({_rel(b['x'], r['x'])}{', ' + x_word if x_word else ''}), {label} "
+            f"{name}: specialization index {b['x']:.3f} \u2192 {r['x']:.3f}"
+            f"{' (' + x_word + ')' if x_word else ''}, {label} "
             f"{_pct(b['y'])} \u2192 {_pct(r['y'])}{' (' + y_word + ')' if y_word else ''}"
         )
         parts.append(text)
         both += bool(r["x"] < b["x"] and r["y"] > b["y"])
     head = (
-        f"{both} of {len(parts)} fine-tuned checkpoints have fewer specific neurons and higher "
-        f"{label} than {baseline}"
+        f"{both} of {len(parts)} fine-tuned checkpoints are less language-specialized and more "
+        f"consistent ({label}) than {baseline}, the paper's thesis, by point estimates"
     )
     return head + "; " + "; ".join(parts) + "."
 

@@ -260,7 +260,10 @@ def test_metric_and_paired_deltas_agree():
     assert row["delta"].item() == pytest.approx(acc - base)
     thesis = compare.thesis_table({"base": 10, "ft": (5, 4, 6), "other": 1}, results)
     assert thesis.set_index("checkpoint")["y"].to_dict() == pytest.approx(
-        {k: v.query("metric == 'total_consistency'")["value"].item() for k, v in results.items()}
+        {
+            k: v.query("metric == 'total_consistency' and language == 'all'")["value"].item()
+            for k, v in results.items()
+        }
     )
     assert thesis.attrs["dropped"] == ["other"]
     assert thesis.set_index("checkpoint").loc["ft", ["x", "x_lo", "x_hi"]].tolist() == [5, 4, 6]

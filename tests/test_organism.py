@@ -177,7 +177,13 @@ def test_manifest_is_complete_and_matches_a_reload(trained, small_facts):
     assert manifest["tokens_seen"] == config.steps * config.batch_size * config.seq_len
     assert manifest["wall_time_s"] > 0 and "torch" in manifest["versions"]
     metrics = manifest["metrics"]
-    assert set(metrics["group_accuracy"]) == {"trained-high", "trained-low", "unseen", "all"}
+    assert set(metrics["group_accuracy"]) == {
+        "trained-high",
+        "trained-low",
+        "unseen",
+        "trained",
+        "all",
+    }
     assert 0 <= metrics["total_consistency"]["value"] <= 1
     assert not partial_dir(out).exists()
 

@@ -13,7 +13,7 @@ from interp.analysis import Analysis
 from interp.errors import ConfigError, DataError
 from interp.specialization.heads import top_heads
 from interp.specialization.lape import score
-from interp.specialization.stats import SequenceCounts, bootstrap
+from interp.specialization.stats import SequenceCounts, bootstrap, specialization_index
 
 pytest.importorskip("matplotlib")
 
@@ -103,7 +103,35 @@ def make_analysis(
         ablation={"neurons": ablation_table(seed), "heads": ablation_table(seed + 1)}
         if ablation
         else {},
+        index=specialization_index(seqs, n_boot=40) if languages == LANGS else None,
     )
+
+
+def exposure_classes(n_facts: int = 40) -> pd.DataFrame:
+    """Planted: even facts were read in every language, odd ones only in English."""
+    rows = [
+        (f"f{f}", lang, "exposed" if lang == "en" or f % 2 == 0 else "english_only")
+        for f in range(n_facts)
+        for lang in LANGS
+    ]
+    return pd.DataFrame(rows, columns=["fact_id", "language", "exposure"])
+
+
+def learning_curves() -> dict[str, pd.DataFrame]:
+    steps = np.arange(1, 21)
+    return {
+        "sft": pd.DataFrame(
+            {
+                "step": steps,
+                "loss": 2.0 / steps,
+                "reward": np.nan,
+                "train_accuracy": np.where(steps % 5 == 0, steps / 25, np.nan),
+            }
+        ),
+        "grpo": pd.DataFrame(  # flat: the report must warn about it
+            {"step": steps, "loss": 0.0, "reward": 1.0, "train_accuracy": np.nan}
+        ),
+    }
 
 
 def scores_table(skill: float, seed: int, n_facts: int = 40) -> pd.DataFrame:
@@ -135,15 +163,27 @@ def study():
     }
     del analyses["grpo"].ablation["heads"]
     scores = {"base": scores_table(0.5, 0), "sft": scores_table(1.0, 1), "grpo": scores_table(4, 2)}
-    evaluations = {name: evaluate(table, n_boot=60) for name, table in scores.items()}
+    classes = exposure_classes()
+    evaluations = {
+        name: evaluate(table, n_boot=60, exposure=classes) for name, table in scores.items()
+    }
     return analyses, evaluations, scores
 
 
 @pytest.fixture(scope="module")
 def report(study, tmp_path_factory):
-    analyses, evaluations, _ = study
+    analyses, evaluations, scores = study
     out = tmp_path_factory.mktemp("report")
-    return write_report(analyses, evaluations, out, dpi=30)
+    return write_report(
+        analyses,
+        evaluations,
+        out,
+        dpi=30,
+        scores=scores,
+        exposure=exposure_classes(),
+        curves=learning_curves(),
+        n_boot=60,
+    )
 
 
 EXPECTED = [
@@ -161,6 +201,8 @@ EXPECTED = [
     "08_recall",
     "09_specialization_vs_consistency",
     "09_specialization_vs_rankc",
+    "10_learning_curves",
+    "11_exposure_accuracy",
 ]
 
 
@@ -183,6 +225,10 @@ def test_every_figure_is_written_and_indexed(report):
         assert len(reading) > 20 and lines[name].endswith(reading)
     for table in ("neuron_counts", "layer_heatmap", "ks", "evaluation", "summary"):
         assert (report.out_dir / "tables" / f"{table}.csv").is_file()
+    # the flat GRPO curve is named among the warnings, the falling SFT loss is not
+    warnings = index.split("## Warnings")[1].split("## Figures")[0]
+    assert "grpo: its reward did not improve" in warnings and "sft:" not in warnings
+    assert "minimum detectable difference" in index
 
 
 def test_summary_matches_the_inputs(report, study):
@@ -204,9 +250,67 @@ def test_summary_matches_the_inputs(report, study):
     ]
     by_lang = table.assign(correct=correct).groupby("language")["correct"].mean()
     assert summary.loc["grpo", "accuracy_unseen"] == pytest.approx(by_lang[["ca", "el"]].mean())
-    row = evaluations["sft"].query("metric == 'total_consistency'").iloc[0]
-    assert summary.loc["sft", "total_consistency"] == pytest.approx(row["value"])
-    assert summary.loc["sft", "total_consistency_lo"] == pytest.approx(row["ci_low"])
+    # total consistency: right in all six trained languages at once, by hand
+    trained = [c for c in LANGS if c not in ("ca", "el")]
+    sft = scores["sft"]
+    right = sft.assign(
+        correct=[int(np.argmax(s)) == a for s, a in zip(sft.scores, sft.answer_index, strict=True)]
+    )
+    all_right = right[right.language.isin(trained)].groupby("fact_id")["correct"].all().mean()
+    assert summary.loc["sft", "total_consistency"] == pytest.approx(all_right)
+    row = evaluations["sft"].query("metric == 'total_consistency' and language == 'trained'")
+    assert summary.loc["sft", "total_consistency_lo"] == pytest.approx(row.iloc[0]["ci_low"])
+    for name, analysis in analyses.items():
+        assert summary.loc[name, "specialization_index"] == pytest.approx(analysis.index.value)
+    # planted: grpo's language preference is almost gone, so its index is lower
+    assert (
+        summary.loc["grpo", "specialization_index_hi"]
+        < summary.loc["base", "specialization_index_lo"]
+    )
+
+
+def test_regime_effects_and_exposure_tables(report, study):
+    _, evaluations, scores = study
+    effects = pd.read_csv(report.out_dir / "tables" / "regime_effects.csv")
+    assert list(effects.columns[:7]) == [
+        "checkpoint",
+        "metric",
+        "group",
+        "delta",
+        "ci_low",
+        "ci_high",
+        "n",
+    ]
+    assert set(effects.checkpoint) == {"sft", "grpo"}
+
+    # the accuracy change of the trained group, by hand: mean over de id ar bn sw
+    def trained_accuracy(table):
+        correct = [
+            int(np.argmax(s)) == a for s, a in zip(table.scores, table.answer_index, strict=True)
+        ]
+        per = table.assign(c=correct).groupby("language")["c"].mean()
+        return per[["de", "id", "ar", "bn", "sw"]].mean()
+
+    row = effects.query("checkpoint == 'grpo' and metric == 'accuracy' and group == 'trained'")
+    expected = trained_accuracy(scores["grpo"]) - trained_accuracy(scores["base"])
+    assert row.iloc[0]["delta"] == pytest.approx(expected)
+    assert row.iloc[0]["ci_low"] < expected < row.iloc[0]["ci_high"]
+    assert {
+        "accuracy_exposed",
+        "accuracy_transfer",
+        "english_anchored_consistency",
+        "total_consistency",
+        "rankc_mean",
+    } <= set(effects.metric)
+    exposure = pd.read_csv(report.out_dir / "tables" / "exposure_accuracy.csv")
+    assert set(exposure.exposure) == {"exposed", "english_only"}
+    base = exposure.query("checkpoint == 'base' and language == 'de'").set_index("exposure")
+    table = scores["base"]
+    de = table[table.language == "de"].copy()
+    de["c"] = [int(np.argmax(s)) == a for s, a in zip(de.scores, de.answer_index, strict=True)]
+    even = de.fact_id.str[1:].astype(int) % 2 == 0
+    assert base.loc["exposed", "accuracy"] == pytest.approx(de[even].c.mean())
+    assert base.loc["english_only", "accuracy"] == pytest.approx(de[~even].c.mean())
 
 
 def test_readings_are_honest(report):
@@ -251,7 +355,7 @@ def test_missing_inputs_are_skipped(study, tmp_path):
     assert "LAHIS" in report.skipped["05_head_layers"]
     assert "no heads ablation" in report.skipped["07_dark_diagonal_heads"]
     assert "evaluation" in report.skipped["08_recall"]
-    assert "total_consistency" in report.skipped["09_specialization_vs_consistency"]
+    assert "specialization index" in report.skipped["09_specialization_vs_consistency"]
     index = (tmp_path / "index.md").read_text()
     assert "## Skipped" in index and "- **08_recall**: no evaluation tables" in index
     assert not (tmp_path / "05_head_layers.png").exists()

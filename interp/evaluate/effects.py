@@ -108,7 +108,7 @@ def regime_effects(
     table["metric"] = table["metric"].replace(_RENAMED)
     keep = table["language"].isin(EFFECT_GROUPS)
     keep &= table["metric"].ne("rankc_mean") | table["language"].eq("all")
-    keep &= ~table["metric"].isin(("rankc", "agreement", "accuracy"))
+    keep &= ~table["metric"].isin(("rankc", "agreement", "pairwise_consistency"))
     table = table[keep].rename(
         columns={
             "language": "group",

@@ -19,7 +19,9 @@ _SUMMARY = (
     ("group_accuracy", "trained-high", "accuracy: high"),
     ("group_accuracy", "trained-low", "accuracy: low"),
     ("group_accuracy", "unseen", "accuracy: unseen"),
-    ("total_consistency", "all", "total consistency"),
+    ("english_anchored", "trained", "English-anchored consistency"),
+    ("calibrated_group_accuracy", "trained", "calibrated accuracy: trained"),
+    ("total_consistency", "trained", "total consistency (12 trained)"),
     ("rankc_mean", "all", "RankC (mean)"),
     ("agreement_mean", "all", "agreement (mean)"),
 )

@@ -41,6 +41,21 @@ STATE_FILE = "trainer_state.pt"
 TOKENIZER_DIR = "tokenizer"
 
 
+# The default mixture, found by small experiments (listed in the README): non-English trained
+# languages state half of the train facts (twice each) and half of the held-out facts, ask
+# 60% of the train facts, and code-switched English statements put 4 other languages' subject
+# names into train facts' English context. Against MixtureConfig() (30% / 10% stated, none of
+# the held-out facts) at 1,200 steps it raised held-out items read in L from 58% to 64% and
+# items read only in English from 37% to 41% (mean of the 11 languages), English 86%.
+DEFAULT_MIXTURE = MixtureConfig(
+    statement_share={"trained": 0.5, "low": 0.5, "unseen": 0.03},
+    statement_repeats=2,
+    heldout_statement_share={"trained": 0.5, "low": 0.5},
+    qa_share={"english": 1.0, "trained": 0.6, "low": 0.6, "unseen": 0.0},
+    codeswitch_languages=4,
+)
+
+
 @dataclass(frozen=True)
 class OrganismConfig:
     """Everything that decides the organism: tokenizer, architecture, optimisation, mixture."""
@@ -49,8 +64,8 @@ class OrganismConfig:
     vocab_size: int = 6000
     hidden_size: int = 128
     num_layers: int = 4
-    num_heads: int = 4
-    num_kv_heads: int = 2
+    num_heads: int = 8  # 32 heads in all: top-head sets of 4 leave room for overlaps to vary
+    num_kv_heads: int = 4
     intermediate_size: int = 512
     seq_len: int = 128
     batch_size: int = 16
@@ -59,7 +74,7 @@ class OrganismConfig:
     warmup_steps: int = 50
     weight_decay: float = 0.1
     grad_clip: float = 1.0
-    steps: int = 600  # length of the schedule
+    steps: int = 1200  # length of the schedule
     time_budget_s: float | None = None  # stop earlier when the wall time runs out
     # "auto": bf16 autocast where the CPU (or GPU) has native bf16, else float32; see
     # interp.runtime. Results are deterministic for a given precision.
@@ -72,7 +87,7 @@ class OrganismConfig:
     eval_split: str | None = "test"  # None: no evaluation after training
     eval_batch_size: int = 64
     n_boot: int = 1000
-    mixture: MixtureConfig = field(default_factory=MixtureConfig)
+    mixture: MixtureConfig = field(default_factory=lambda: DEFAULT_MIXTURE)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -123,7 +138,8 @@ PRESETS: dict[str, OrganismConfig] = {
         eval_batch_size=128,
         n_boot=100,
     ),
-    # a few minutes on 2 cores: English well above the other languages on test facts
+    # about 7 minutes on 2 cores (float32): English held-out facts known, the same facts known
+    # in the languages that stated them, partial transfer to the others (see DEFAULT_MIXTURE)
     "default": OrganismConfig(),
 }
 
@@ -414,6 +430,7 @@ def train_organism(
                     "scheduler": scheduler.state_dict(),
                     "torch_rng": torch.get_rng_state(),
                     "losses": losses,
+        "learning_curve": [{"step": step_, "loss": loss_} for step_, loss_ in losses],
                     "trained_s": seconds,
                 },
             )
@@ -496,6 +513,7 @@ def train_organism(
         "tokens_per_epoch": packed.tokens_per_epoch,
         "final_loss": losses[-1][1] if losses else None,
         "losses": losses,
+        "learning_curve": [{"step": step_, "loss": loss_} for step_, loss_ in losses],
         "eval_split": config.eval_split,
         "metrics": evaluation.summary() if evaluation is not None else None,
     }
