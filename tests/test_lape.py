@@ -388,3 +388,33 @@ def test_ks_distance_refuses_an_empty_selection():
     full = score(hand_counts(), "lape-paper", top_frac=0.5)
     with pytest.raises(DataError, match="no neurons"):
         ks_distance(empty, full)
+
+
+def test_specialization_index_by_hand_and_under_resampling():
+    from interp.specialization.stats import SequenceCounts, specialization_index
+
+    # 2 languages x 3 sequences of 100 tokens, one layer of 3 neurons:
+    # neuron 0 fires only in en, neuron 1 equally in both, neuron 2 never (not active)
+    language = np.array([0, 0, 0, 1, 1, 1])
+    counts = np.zeros((6, 1, 3))
+    counts[:3, 0, 0] = 30
+    counts[:, 0, 1] = 20
+    seqs = SequenceCounts(counts, language, np.full(6, 100.0), ("en", "de"))
+    index = specialization_index(seqs, n_boot=0)
+    # normalised entropies: neuron 0 -> 0, neuron 1 -> 1; mean over the 2 active = 0.5
+    assert index.value == pytest.approx(0.5) and index.active == 2
+    assert math.isnan(index.lo)
+    # with noise between sequences the interval is not degenerate and covers the value
+    rng = np.random.default_rng(0)
+    noisy = counts + rng.integers(0, 8, size=counts.shape)
+    result = specialization_index(
+        SequenceCounts(noisy, language, np.full(6, 100.0), ("en", "de")), n_boot=200, seed=1
+    )
+    assert result.lo < result.value < result.hi and result.hi - result.lo > 0.005
+    # a neuron made language-specific raises the index
+    sharper = noisy.copy()
+    sharper[3:, 0, 1] = 0
+    more = specialization_index(
+        SequenceCounts(sharper, language, np.full(6, 100.0), ("en", "de")), n_boot=0
+    )
+    assert more.value > result.value

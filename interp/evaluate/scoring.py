@@ -64,24 +64,43 @@ def _ids(tokenizer, text: str, *, special: bool) -> list[int]:
 
 def encode_options(tokenizer, prompt: str, options: Sequence[str]) -> list[EncodedOption]:
     """Tokenise prompt + " " + option for every option (see the module docstring)."""
-    prompt_ids = _ids(tokenizer, prompt, special=True)
-    if not prompt_ids:
-        raise DataError(f"prompt {prompt!r} tokenises to nothing. Fix: check the prompt template")
-    encoded = []
-    for option in options:
-        continuation = " " + str(option)
-        whole = _ids(tokenizer, prompt + continuation, special=True)
-        if len(whole) > len(prompt_ids) and whole[: len(prompt_ids)] == prompt_ids:
-            encoded.append(EncodedOption(tuple(whole), len(prompt_ids)))
-            continue
-        tail = _ids(tokenizer, continuation, special=False)
-        if not tail:
+    return encode_many(tokenizer, [(prompt, options)])[0]
+
+
+def encode_many(tokenizer, items: Sequence[tuple[str, Sequence[str]]]) -> list[list[EncodedOption]]:
+    """`encode_options` for many (prompt, options) pairs, in two batched tokenizer calls
+    (one per text call is a quarter of the scoring time for a small model)."""
+    prompts = [prompt for prompt, _ in items]
+    wholes = [prompt + " " + str(option) for prompt, options in items for option in options]
+    prompt_ids = _batch_ids(tokenizer, prompts, special=True)
+    whole_ids = iter(_batch_ids(tokenizer, wholes, special=True))
+    out = []
+    for (prompt, options), ids in zip(items, prompt_ids, strict=True):
+        if not ids:
             raise DataError(
-                f"option {option!r} (after prompt {prompt!r}) tokenises to no tokens. "
-                "Fix: remove empty options from the item"
+                f"prompt {prompt!r} tokenises to nothing. Fix: check the prompt template"
             )
-        encoded.append(EncodedOption(tuple(prompt_ids + tail), len(prompt_ids), True))
-    return encoded
+        encoded = []
+        for option in options:
+            whole = next(whole_ids)
+            if len(whole) > len(ids) and whole[: len(ids)] == ids:
+                encoded.append(EncodedOption(tuple(whole), len(ids)))
+                continue
+            tail = _ids(tokenizer, " " + str(option), special=False)
+            if not tail:
+                raise DataError(
+                    f"option {option!r} (after prompt {prompt!r}) tokenises to no tokens. "
+                    "Fix: remove empty options from the item"
+                )
+            encoded.append(EncodedOption(tuple(ids + tail), len(ids), True))
+        out.append(encoded)
+    return out
+
+
+def _batch_ids(tokenizer, texts: Sequence[str], *, special: bool) -> list[list[int]]:
+    if not texts:
+        return []
+    return [list(ids) for ids in tokenizer(list(texts), add_special_tokens=special)["input_ids"]]
 
 
 def _records(items: Any) -> list[dict]:
@@ -170,10 +189,9 @@ def score_options(
     if pad_id is None:
         pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
 
-    encoded = [
-        encode_options(tokenizer, prompt_template.format(question=r["question"]), r["options"])
-        for r in records
-    ]
+    encoded = encode_many(
+        tokenizer, [(prompt_template.format(question=r["question"]), r["options"]) for r in records]
+    )
     merged = sum(e.merged_boundary for options in encoded for e in options)
     if merged:
         warnings.warn(
@@ -344,10 +362,13 @@ def _neutral_log_likelihoods(
     model, tokenizer, prompt: str, options: list[str], pad_id: int, device, batch_size: int
 ) -> dict[str, float]:
     """Summed log-probability of each distinct option after `prompt`, several per row."""
-    groups = [
-        encode_options(tokenizer, prompt, options[i : i + _NEUTRAL_PER_ROW])
-        for i in range(0, len(options), _NEUTRAL_PER_ROW)
-    ]
+    groups = encode_many(
+        tokenizer,
+        [
+            (prompt, options[i : i + _NEUTRAL_PER_ROW])
+            for i in range(0, len(options), _NEUTRAL_PER_ROW)
+        ],
+    )
     values = []
     for start in range(0, len(groups), batch_size):
         values.extend(

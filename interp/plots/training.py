@@ -15,6 +15,11 @@ from interp.errors import DataError
 from interp.plots import style
 from interp.plots.neurons import grouped_bars
 
+SHORT_LABELS = {
+    "exposed": "read in L",
+    "english_only": "only in English\n(transfer)",
+    "same_label": "only in English,\nsame spelling",
+}
 EXPOSURE_LABELS = {
     "exposed": "read in L",
     "english_only": "read only in English (transfer)",
@@ -109,9 +114,7 @@ def plot_exposure_accuracy(
     frame = groups.rename(columns={"language": "group"}).rename(columns={"exposure": "language"})
     grouped_bars(left, frame, "accuracy", "ci_low", "ci_high", kinds, names, colors)
     left.set_xticks(
-        np.arange(len(kinds)),
-        [EXPOSURE_LABELS[k].replace(" (", "\n(").replace(", ", ",\n") for k in kinds],
-        fontsize=style.FONT - 1,
+        np.arange(len(kinds)), [SHORT_LABELS[k] for k in kinds], fontsize=style.FONT - 1
     )
     for name, (value, _, _) in (english or {}).items():
         if name in colors and np.isfinite(value):

@@ -53,7 +53,8 @@ class CPTRegime(RegimeConfig):
             "learning_rate": 1e-3,
             "warmup": 0.05,
             "logging_steps": 2,
-            "probe_points": 6,
+            "probe_points": 5,
+            "probe_facts": 32,
         },
         "paper": {
             "learning_rate": 2e-5,

@@ -11,9 +11,9 @@ scores a fixed sample of the regime's own training items with the evaluation pro
 Criteria (`verdict`): the objective is the regime's own (GRPO: mean reward, higher is
 better; CPT and SFT: the training loss, lower is better). It "improved" when the mean of its
 last tenth of logged steps beats the mean of its first tenth by at least `margin` of the
-first tenth's magnitude (at least 0.05 absolute for rewards); it "levelled off" when the last
-fifth of the steps changed it by less than a quarter of the whole run's change (half-to-half
-means of that fifth). A curve that did not improve, or is still falling steeply, is named in
+first tenth's magnitude (at least 0.05 absolute for rewards); it "levelled off" when over the
+last fifth of the steps (least-squares slope) it moved less than half as fast as over the
+whole run on average. A curve that did not improve, or is still falling steeply, is named in
 the report's warnings with the fix (more steps, another learning rate).
 """
 
@@ -80,14 +80,19 @@ def curve_verdict(values: Sequence[float], higher_is_better: bool, margin: float
     sign = 1.0 if higher_is_better else -1.0
     gain = sign * (last - first)
     needed = max(margin * abs(first), 0.05 if higher_is_better else 0.0)
-    fifth = values[-max(2, len(values) // 5) :]
-    half = len(fifth) // 2
-    late = sign * (sum(fifth[half:]) / (len(fifth) - half) - sum(fifth[:half]) / half)
+    # levelled: over the last fifth (a least-squares slope) it moves less than half as fast
+    # as over the whole run on average; a straight line never levels off
+    fifth = values[-max(3, len(values) // 5) :]
+    xs = range(len(fifth))
+    x_mean, y_mean = (len(fifth) - 1) / 2, sum(fifth) / len(fifth)
+    late = sign * sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, fifth, strict=True))
+    late /= sum((x - x_mean) ** 2 for x in xs)
+    average = gain / (len(values) - 1)
     return {
         "first": first,
         "last": last,
         "improved": gain > needed,
-        "levelled": gain > 0 and late < 0.25 * gain,
+        "levelled": gain > 0 and late < 0.5 * average,
         "points": len(values),
     }
 

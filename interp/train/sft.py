@@ -51,19 +51,20 @@ class SFTRegime(RegimeConfig):
             "fact_share": 0.1,
             "logging_steps": 1,
         },
-        # the organism: question-answer fine-tuning on half the train facts in the 12 trained
+        # the organism: question-answer fine-tuning on 40% of the train facts in the 12 trained
         # languages, in the evaluation's own prompt, two epochs (its loss falls and flattens)
         "default": {
             "epochs": 2.0,
             "batch_size": 32,
-            "fact_share": 0.5,
+            "fact_share": 0.4,
             "target": "answer",
             "prompt_format": "question",
             "max_length": 128,
             "learning_rate": 1e-3,
             "warmup": 0.05,
             "logging_steps": 5,
-            "probe_points": 8,
+            "probe_points": 6,
+            "probe_facts": 32,
         },
         "paper": {
             "learning_rate": 2e-5,
