@@ -46,7 +46,9 @@ def _model():
         pad_token_id=0,
     )
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="sdpa")
+    model = AutoModelForCausalLM.from_config(
+        config, dtype=torch.float32, attn_implementation="sdpa"
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     batch = torch.randint(0, c.vocab_size, (c.batch_size, c.seq_len))
     return model, optimizer, batch
@@ -91,7 +93,9 @@ def main() -> None:
             times[name].append(_step_time(model, optimizer, batch, name == "bfloat16", args.steps))
     median = {k: statistics.median(v) for k, v in times.items()}
     for name, seconds in median.items():
-        print(f"{name:9s}: {seconds:.3f} s/step, {tokens / seconds:,.0f} tokens/s ({cores} threads)")
+        print(
+            f"{name:9s}: {seconds:.3f} s/step, {tokens / seconds:,.0f} tokens/s ({cores} threads)"
+        )
     other = "bfloat16" if plan.dtype == "float32" else "float32"
     print(
         f"chosen ({plan.dtype}) vs {other}: {median[other] / median[plan.dtype]:.2f}x the tokens/s"

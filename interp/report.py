@@ -860,6 +860,8 @@ def _summary(
         row["specialization_index"] = index.value if index is not None else float("nan")
         row["specialization_index_lo"] = index.lo if index is not None else float("nan")
         row["specialization_index_hi"] = index.hi if index is not None else float("nan")
+        # (a fixed-budget LAPE count is the same in every checkpoint by construction, so it
+        # is not a column here; its split over languages is in tables/neuron_counts.csv)
         if ABSOLUTE in analysis.neurons:
             value, lo, hi = _total(analysis, ABSOLUTE)
         else:
@@ -867,9 +869,6 @@ def _summary(
         row["specific_neurons_absolute"] = value
         row["specific_neurons_absolute_lo"] = lo
         row["specific_neurons_absolute_hi"] = hi
-        row[f"specific_neurons_{scorer}"] = (
-            float(len(analysis.neurons[scorer].table)) if scorer in analysis.neurons else np.nan
-        )
         row["mean_top_head_overlap"] = (
             _mean_overlap(analysis.heads) if analysis.heads is not None else float("nan")
         )

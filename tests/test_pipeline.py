@@ -48,6 +48,23 @@ def test_interrupted_pipeline_resumes_and_a_rerun_only_reads(tmp_path, monkeypat
     index = (tmp_path / "figures" / "smoke" / "index.md").read_text()
     assert "01_neuron_counts" in index and "08_recall" in index
     assert (tmp_path / "figures" / "smoke" / "paper-7b" / "index.md").is_file()
+    # the change of every regime from base, with paired intervals, and accuracy by exposure
+    import pandas as pd
+
+    tables = tmp_path / "figures" / "smoke" / "tables"
+    effects = pd.read_csv(tables / "regime_effects.csv")
+    assert set(effects.checkpoint) == {"cpt", "sft", "grpo", "cpt-grpo"}
+    assert (effects.ci_low <= effects.delta + 1e-12).all()
+    assert (effects.delta <= effects.ci_high + 1e-12).all()
+    exposure = pd.read_csv(tables / "exposure_accuracy.csv")
+    assert set(exposure.checkpoint) == set(result.checkpoints)
+    assert {"exposed", "english_only"} <= set(exposure.exposure)
+    assert "10_learning_curves" in index and "11_exposure_accuracy" in index
+    for name in ("cpt", "sft", "grpo"):
+        manifest = json.loads((result.checkpoints[name] / "manifest.json").read_text())
+        assert manifest["compute"]["dtype"] in ("float32", "bfloat16")
+        assert manifest["learning_curve"], name
+    assert (result.checkpoints["base"] / "exposure.parquet").is_file()
     assert list(result.summary.index) == ["base", "cpt", "sft", "grpo", "cpt-grpo"]
     # the summary's accuracy equals the evaluation table's (hand join)
     base_eval = result.evaluations["base"]

@@ -64,8 +64,8 @@ class OrganismConfig:
     vocab_size: int = 6000
     hidden_size: int = 128
     num_layers: int = 4
-    num_heads: int = 8  # 32 heads in all: top-head sets of 4 leave room for overlaps to vary
-    num_kv_heads: int = 4
+    num_heads: int = 4  # 16 heads in all; head analyses take the top 4 (AnalysisConfig)
+    num_kv_heads: int = 2
     intermediate_size: int = 512
     seq_len: int = 128
     batch_size: int = 16
@@ -74,7 +74,7 @@ class OrganismConfig:
     warmup_steps: int = 50
     weight_decay: float = 0.1
     grad_clip: float = 1.0
-    steps: int = 1000  # length of the schedule
+    steps: int = 1200  # length of the schedule
     time_budget_s: float | None = None  # stop earlier when the wall time runs out
     # "auto": bf16 autocast where the CPU (or GPU) has native bf16, else float32; see
     # interp.runtime. Results are deterministic for a given precision.
