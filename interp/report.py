@@ -489,7 +489,7 @@ def write_report(
     baseline: str = "base",
     scorer: str = "lape-paper",
     formats: Sequence[str] = ("png", "pdf"),
-    dpi: int = 200,
+    dpi: int = 150,
     scores: Mapping[str, pd.DataFrame] | None = None,
     exposure: pd.DataFrame | None = None,
     curves: Mapping[str, pd.DataFrame] | None = None,
@@ -958,7 +958,7 @@ def write_reference_report(
     root: str | Path | None = None,
     *,
     formats: Sequence[str] = ("png", "pdf"),
-    dpi: int = 200,
+    dpi: int = 150,
 ) -> Report:
     """The PolyFact release's 7B results (`interp.specialization.reference`) through the same
     figures: LAPE counts, layers and depth per family (olmo-*, qwen-*), neuron reassignment

@@ -134,12 +134,12 @@ class GRPORegime(RegimeConfig):
             "prompt_format": "question",
         },
         # The organism: 4 facts per step (x 12 languages x 4 rollouts), three passes over a
-        # pool of 40 train facts, so the mean reward of facts it has practised can rise and
+        # pool of 36 train facts, so the mean reward of facts it has practised can rise and
         # level off within about two minutes (one pass over new facts only moves it by noise).
         # top_p=1.0: nucleus sampling sorts the vocabulary at every token, a third of the time.
         "default": {
             "epochs": 3.0,
-            "max_facts": 40,
+            "max_facts": 36,
             "batch_size": 4,
             "num_generations": 4,
             "max_new_tokens": 10,
@@ -148,7 +148,7 @@ class GRPORegime(RegimeConfig):
             "repetition_penalty": 1.0,
             "prompt_format": "question",
             "probe_points": 5,
-            "probe_facts": 40,
+            "probe_facts": 36,
         },
         # Qwen2.5-7B / OLMo-2-1124-7B: 20K facts, one fact per step, LoRA r=64 alpha=128
         "paper": {

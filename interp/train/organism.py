@@ -74,7 +74,7 @@ class OrganismConfig:
     warmup_steps: int = 50
     weight_decay: float = 0.1
     grad_clip: float = 1.0
-    steps: int = 1200  # length of the schedule
+    steps: int = 1100  # length of the schedule
     time_budget_s: float | None = None  # stop earlier when the wall time runs out
     # "auto": bf16 autocast where the CPU (or GPU) has native bf16, else float32; see
     # interp.runtime. Results are deterministic for a given precision.
