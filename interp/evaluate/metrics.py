@@ -399,15 +399,6 @@ def _metric_values(
                 out[("english_anchored", code, "")] = per_language[:, j]
         for name, members in _group_members(codes, anchored=True).items():
             out[("english_anchored", name, "")] = _group_means(per_language, members)
-    if "pairwise_consistency" in metrics:
-        values, mask = _pairwise_consistency(arrays)
-        n_langs = len(codes)
-        matrix = _weighted_means(
-            weights, values.reshape(len(values), -1), mask.reshape(len(mask), -1)
-        ).reshape(-1, n_langs, n_langs)
-        for a, code_a in enumerate(codes):
-            for b, code_b in enumerate(codes):
-                out[("pairwise_consistency", code_a, code_b)] = matrix[:, a, b]
     if "exposure_accuracy" in metrics and arrays.exposure is not None:
         for k, kind in enumerate(EXPOSURES):
             mask = arrays.present & (arrays.exposure == k)
@@ -418,7 +409,12 @@ def _metric_values(
             for name, members in _group_members(codes, anchored=True).items():
                 if mask[:, members].any():
                     out[(f"accuracy_{kind}", name, "")] = _group_means(per_language, members)
-    for name, pairwise in (("rankc", pairwise_rankc), ("agreement", pairwise_agreement)):
+    pairwise_metrics = (
+        ("rankc", pairwise_rankc),
+        ("agreement", pairwise_agreement),
+        ("pairwise_consistency", _pairwise_consistency),
+    )
+    for name, pairwise in pairwise_metrics:
         if name not in metrics:
             continue
         values, mask = pairwise(arrays)
@@ -429,7 +425,7 @@ def _metric_values(
         for a, code_a in enumerate(codes):
             for b, code_b in enumerate(codes):
                 out[(name, code_a, code_b)] = matrix[:, a, b]
-        if n_langs > 1:
+        if n_langs > 1 and name != "pairwise_consistency":  # no mean of a directed matrix
             off_diagonal = ~np.eye(n_langs, dtype=bool)
             out[(f"{name}_mean", "all", "")] = matrix[:, off_diagonal].mean(axis=1)
     return out
