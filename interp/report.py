@@ -100,20 +100,46 @@ def _change_text(
     fmt: Callable[[float], str],
     *,
     relative: bool = False,
+    paired: str | None = None,
 ) -> str:
-    """'label a -> b (+x%, 95% CI ... vs ...; no clear change)'."""
+    """'label a -> b (+x%, 95% CI ... vs ...; no clear change)'; with `paired` (a
+    `_paired_change` text) that verdict replaces the comparison of the two intervals."""
     (va, la, ha), (vb, lb, hb) = a, b
     parts = []
     if relative:
         parts.append(_rel(va, vb))
-    ci_a, ci_b = _ci(la, ha, fmt), _ci(lb, hb, fmt)
-    if ci_a and ci_b:
-        parts.append(f"{ci_a} vs {fmt(lb)}\u2013{fmt(hb)}")
-    word = verdict(la, ha, lb, hb)
-    if word:
-        parts.append(word)
+    if paired:
+        parts.append(paired)
+    else:
+        ci_a, ci_b = _ci(la, ha, fmt), _ci(lb, hb, fmt)
+        if ci_a and ci_b:
+            parts.append(f"{ci_a} vs {fmt(lb)}\u2013{fmt(hb)}")
+        word = verdict(la, ha, lb, hb)
+        if word:
+            parts.append(word)
     extra = f" ({'; '.join(parts)})" if parts else ""
     return f"{label} {fmt(va)} \u2192 {fmt(vb)}{extra}"
+
+
+def _paired_change(
+    effects: pd.DataFrame | None, checkpoint: str, metric: str, group: str
+) -> str | None:
+    """'paired change -4.9 [-6.5, -3.3] points; clear decrease' from the regime-effects
+    table (a paired bootstrap over facts: tighter than comparing two intervals), or None."""
+    if effects is None or effects.empty:
+        return None
+    rows = effects[
+        (effects["checkpoint"] == checkpoint)
+        & (effects["metric"] == metric)
+        & (effects["group"] == group)
+    ]
+    if rows.empty:
+        return None
+    delta, lo, hi = (float(rows.iloc[0][c]) for c in ("delta", "ci_low", "ci_high"))
+    if not _finite(delta, lo, hi):
+        return None
+    word = "clear increase" if lo > 0 else "clear decrease" if hi < 0 else "no clear change"
+    return f"paired change {100 * delta:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] points; {word}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -611,6 +637,13 @@ def write_report(
                     f" Diagonal mean vs {baseline}: {base_diag:.3g} \u2192 {diag:.3g}."
                 )
 
+    # the regime effects (paired intervals, which the readings of 8 and 9 use) and their power
+    found = list(warnings)
+    effects, power = None, None
+    if scores and baseline in scores and len(scores) > 1:
+        effects, power, more = _effects_table(w, scores, exposure, baseline, n_boot)
+        found += more
+
     # 8: recall and consistency
     eval_names = [n for n in names if n in evaluations] + [
         n for n in evaluations if n not in analyses
@@ -618,7 +651,7 @@ def write_report(
     if not eval_names:
         w.skip("08_recall", "no evaluation tables")
     else:
-        _fig_recall(w, {n: evaluations[n] for n in eval_names}, baseline)
+        _fig_recall(w, {n: evaluations[n] for n in eval_names}, baseline, effects)
 
     # summary and 9
     summary = _summary(analyses, evaluations, scorer)
@@ -628,24 +661,22 @@ def write_report(
     )
     w.report.tables["summary"] = summary_path
     w.report.summary = summary
-    _fig_thesis(w, summary, evaluations, baseline, absolute is not None)
+    _fig_thesis(w, summary, baseline, effects)
 
-    found = list(warnings)
     # 10: learning curves
     found += _fig_curves(w, dict(curves or {}))
     # 11 and the exposure table
     _fig_exposure(w, evaluations, baseline)
-    # the regime effects and the power they have
-    power = None
-    if scores and baseline in scores and len(scores) > 1:
-        power, more = _effects_table(w, scores, exposure, baseline, n_boot)
-        found += more
 
     preamble = [
         f"Checkpoints: {', '.join(names)} (baseline {baseline}). Neuron scorer for figures "
-        f"2-4: {scorer}; figure 9 uses the absolute criterion, whose count can fall (a "
-        "fixed-budget LAPE count cannot).",
-        "Intervals are 95% bootstrap intervals; 'no clear change' means the intervals overlap.",
+        f"2-4: {scorer}; figure 9 uses the specialization index (1 - mean normalised LAPE "
+        "entropy of active neurons), which can move either way (a fixed-budget LAPE count "
+        "cannot).",
+        "Intervals are 95% bootstrap intervals. A change is 'clear' when the paired interval "
+        "of the change over facts excludes zero (evaluation measures: "
+        "[tables/regime_effects.csv](tables/regime_effects.csv)); elsewhere, when the two "
+        "checkpoints' intervals do not overlap (a stricter test).",
         "Per-checkpoint numbers: [summary.csv](summary.csv).",
     ]
     if power is not None:
@@ -753,7 +784,7 @@ def _effects_table(w: _Writer, scores, exposure, baseline: str, n_boot: int):
     w.table("regime_effects", effects)
     mdd = minimum_detectable_difference(effects)
     if not np.isfinite(mdd):
-        return None, []
+        return effects, None, []
     metric, group = HEADLINE
     rows = effects[(effects["metric"] == metric) & (effects["group"] == group)]
     changes = ", ".join(
@@ -774,7 +805,7 @@ def _effects_table(w: _Writer, scores, exposure, baseline: str, n_boot: int):
             f"English-anchored consistency (it is {100 * mdd:.1f} points). Fix: hold out more "
             "facts (world.split_fractions) or add facts"
         )
-    return text, warnings
+    return effects, text, warnings
 
 
 def _missing_scorer(analyses: Mapping[str, Any], scorer: str) -> str:
@@ -800,7 +831,12 @@ def _absolute_reading(w: _Writer, analyses: Mapping[str, Any], baseline: str) ->
         w.report.readings["01_neuron_counts_absolute"] = "; ".join(parts) + "."
 
 
-def _fig_recall(w: _Writer, evaluations: Mapping[str, pd.DataFrame], baseline: str) -> None:
+def _fig_recall(
+    w: _Writer,
+    evaluations: Mapping[str, pd.DataFrame],
+    baseline: str,
+    effects: pd.DataFrame | None = None,
+) -> None:
     from interp import plots
 
     table = compare.stack_results(evaluations)
@@ -809,17 +845,20 @@ def _fig_recall(w: _Writer, evaluations: Mapping[str, pd.DataFrame], baseline: s
     names = list(evaluations)
     ref = baseline if baseline in evaluations else names[0]
     parts = []
-    for metric, label in (
-        ("total_consistency", "total consistency"),
-        ("rankc_mean", "mean RankC"),
+    for metric, group, label in (
+        ("total_consistency", "trained", "total consistency (the 12 trained languages)"),
+        ("rankc_mean", "all", "mean RankC"),
     ):
-        values = {n: _metric(evaluations[n], metric) for n in names}
+        values = {n: _metric(evaluations[n], metric, group) for n in names}
         if not np.isfinite(values[ref][0]):
             continue
         for name in names:
             if name != ref and np.isfinite(values[name][0]):
+                paired = _paired_change(effects, name, metric, group)
                 parts.append(
-                    _change_text(f"{name} vs {ref}: {label}", values[ref], values[name], _pct)
+                    _change_text(
+                        f"{name} vs {ref}: {label}", values[ref], values[name], _pct, paired=paired
+                    )
                 )
     unseen = {n: _metric(evaluations[n], "group_accuracy", "unseen") for n in names}
     if any(np.isfinite(v[0]) for v in unseen.values()):
@@ -879,18 +918,17 @@ def _summary(
 def _fig_thesis(
     w: _Writer,
     summary: pd.DataFrame,
-    evaluations: Mapping[str, pd.DataFrame],
     baseline: str,
-    have_absolute: bool,
+    effects: pd.DataFrame | None = None,
 ) -> None:
     """Figure 9: the specialization index (1 - mean normalised LAPE entropy of active
     neurons, bootstrap interval over sequences) against English-anchored consistency and
     mean RankC (bootstrap intervals over facts)."""
     from interp import plots
 
-    for suffix, metric, label in (
-        ("consistency", "english_anchored_consistency", "English-anchored consistency"),
-        ("rankc", "rankc_mean", "mean RankC"),
+    for suffix, metric, group, label in (
+        ("consistency", "english_anchored_consistency", "trained", "English-anchored consistency"),
+        ("rankc", "rankc_mean", "all", "mean RankC"),
     ):
         name = f"09_specialization_vs_{suffix}"
         x = summary["specialization_index"].to_numpy(dtype=float)
@@ -915,10 +953,18 @@ def _fig_thesis(
         present = list(table["checkpoint"])
         arrows = [(baseline, n) for n in present if n != baseline] if baseline in present else None
         fig = plots.plot_specialization_vs_consistency(table, arrows=arrows)
-        w.figure(name, fig, _thesis_reading(table, baseline, label))
+        paired = {c: _paired_change(effects, c, metric, group) for c in present}
+        w.figure(name, fig, _thesis_reading(table, baseline, label, paired))
 
 
-def _thesis_reading(table: pd.DataFrame, baseline: str, label: str) -> str:
+def _thesis_reading(
+    table: pd.DataFrame,
+    baseline: str,
+    label: str,
+    paired: Mapping[str, str | None] | None = None,
+) -> str:
+    """Figure 9's reading; `paired` (checkpoint -> `_paired_change` text of the y measure)
+    replaces the overlap verdict of y where a paired interval exists."""
     rows = table.set_index("checkpoint")
     if baseline not in rows.index or len(rows) < 2:
         return (
@@ -934,7 +980,7 @@ def _thesis_reading(table: pd.DataFrame, baseline: str, label: str) -> str:
         if name == baseline:
             continue
         x_word = verdict(b["x_lo"], b["x_hi"], r["x_lo"], r["x_hi"])
-        y_word = verdict(b["y_lo"], b["y_hi"], r["y_lo"], r["y_hi"])
+        y_word = (paired or {}).get(name) or verdict(b["y_lo"], b["y_hi"], r["y_lo"], r["y_hi"])
         text = (
             f"{name}: specialization index {b['x']:.3f} \u2192 {r['x']:.3f}"
             f"{' (' + x_word + ')' if x_word else ''}, {label} "

@@ -419,3 +419,28 @@ def test_reference_report(reference_dir, tmp_path):
     )
     assert f"in {hits} of 12 rows" in report.readings["07_dark_diagonal_olmo-base"]
     assert "06_head_overlap_paper" in (tmp_path / "index.md").read_text()
+
+
+def test_change_readings_use_the_paired_intervals(report):
+    """Figures 8 and 9 judge an evaluation change by its paired interval over facts (the
+    regime-effects table), not by whether two checkpoints' own intervals overlap."""
+    effects = pd.read_csv(report.out_dir / "tables" / "regime_effects.csv")
+    row = effects.query(
+        "checkpoint == 'grpo' and metric == 'english_anchored_consistency' and group == 'trained'"
+    ).iloc[0]
+    word = (
+        "clear increase"
+        if row.ci_low > 0
+        else "clear decrease"
+        if row.ci_high < 0
+        else "no clear change"
+    )
+    expected = (
+        f"paired change {100 * row.delta:+.1f} [{100 * row.ci_low:+.1f}, "
+        f"{100 * row.ci_high:+.1f}] points; {word}"
+    )
+    grpo_part = report.readings["09_specialization_vs_consistency"].split("grpo: ")[1]
+    assert expected in grpo_part
+    recall = report.readings["08_recall"]
+    assert "total consistency (the 12 trained languages)" in recall
+    assert recall.count("paired change") == 4  # 2 checkpoints x (total consistency, RankC)
