@@ -67,6 +67,32 @@ class AnalysisConfig:
         unknown = [s for s in self.scorers if s not in SCORERS]
         if unknown:
             raise ConfigError(f"unknown scorer(s) {unknown}. Fix: choose from {list(SCORERS)}")
+        at_least = {
+            "seq_len": 2,
+            "batch_size": 1,
+            "n_boot": 0,
+            "n_perm": 0,
+            "chunk_size": 1,
+            "lahis_samples": 0,
+            "lahis_max_length": 2,
+            "min_top_heads": 1,
+            "ablation_tokens": 1,
+            "ablation_random_repeats": 0,
+        }
+        problems = [
+            f"{name}={getattr(self, name)} must be >= {low}"
+            for name, low in at_least.items()
+            if getattr(self, name) < low
+        ]
+        if self.token_budget is not None and self.token_budget < 1:
+            problems.append(f"token_budget={self.token_budget} must be >= 1 (or null: all text)")
+        for name in ("top_frac", "head_frac"):
+            if not 0 < getattr(self, name) <= 1:
+                problems.append(f"{name}={getattr(self, name)} must be in (0, 1]")
+        if problems:
+            raise ConfigError(
+                "AnalysisConfig: " + "; ".join(problems) + ". Fix: set these in [analysis]"
+            )
 
     @classmethod
     def paper(cls, **changes) -> AnalysisConfig:
@@ -131,12 +157,55 @@ class Analysis:
         return table
 
 
-class _BootstrapTables:
-    """The tables of a BootstrapResult, as reloaded from parquet."""
+def _save_bootstrap(folder: Path, name: str, boot: Any) -> None:
+    """All of a BootstrapResult, replicates included, so a reload gives the same figures."""
+    import numpy as np
 
-    def __init__(self, per_language, per_layer):
-        self.per_language = per_language
-        self.per_layer = per_layer
+    from interp.io import atomic_write_json
+
+    boot.per_language.to_parquet(folder / f"bootstrap_{name}.parquet")
+    boot.per_layer.to_parquet(folder / f"bootstrap_{name}_layers.parquet")
+    boot.stability.to_parquet(folder / f"bootstrap_{name}_stability.parquet")
+    np.save(folder / f"bootstrap_{name}_samples.npy", boot.samples, allow_pickle=False)
+    atomic_write_json(folder / f"bootstrap_{name}.json", {"ci": boot.ci, "seed": boot.seed})
+
+
+def _load_bootstrap(folder: Path, name: str, observed: Any) -> Any:
+    """The BootstrapResult `_save_bootstrap` wrote (None when the analysis had none)."""
+    import numpy as np
+    import pandas as pd
+
+    from interp.errors import DataError
+    from interp.specialization.stats import BootstrapResult
+
+    files = {
+        part: folder / f"bootstrap_{name}{suffix}"
+        for part, suffix in (
+            ("per_language", ".parquet"),
+            ("per_layer", "_layers.parquet"),
+            ("stability", "_stability.parquet"),
+            ("samples", "_samples.npy"),
+            ("meta", ".json"),
+        )
+    }
+    if not files["per_language"].is_file():
+        return None
+    missing = [p.name for p in files.values() if not p.is_file()]
+    if missing:
+        raise DataError(
+            f"{folder}: bootstrap files {missing} are missing (an older or damaged analysis). "
+            "Fix: delete this folder and rerun `interp score` (or the pipeline)"
+        )
+    meta = json.loads(files["meta"].read_text(encoding="utf-8"))
+    return BootstrapResult(
+        observed=observed,
+        per_language=pd.read_parquet(files["per_language"]),
+        per_layer=pd.read_parquet(files["per_layer"]),
+        stability=pd.read_parquet(files["stability"]),
+        samples=np.load(files["samples"], allow_pickle=False),
+        ci=meta["ci"],
+        seed=meta["seed"],
+    )
 
 
 def _corpus_fingerprint(sequences: dict[str, list[list[int]]]) -> str:
@@ -149,7 +218,7 @@ def analysis_key(checkpoint, sequences, heldout_sequences, config: AnalysisConfi
     from interp.io import checkpoint_fingerprint, fingerprint
 
     return fingerprint(
-        "analysis-v2",
+        "analysis-v3",
         checkpoint_fingerprint(checkpoint),
         _corpus_fingerprint(sequences),
         _corpus_fingerprint(heldout_sequences or {}),
@@ -332,8 +401,7 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
         for name, selection in result.neurons.items():
             selection.table.to_parquet(tmp / f"neurons_{name}.parquet")
         for name, boot in result.bootstrap.items():
-            boot.per_language.to_parquet(tmp / f"bootstrap_{name}.parquet")
-            boot.per_layer.to_parquet(tmp / f"bootstrap_{name}_layers.parquet")
+            _save_bootstrap(tmp, name, boot)
         for name, table in result.permutation.items():
             table.to_parquet(tmp / f"permutation_{name}.parquet")
         result.head_norms.to_parquet(tmp / "head_norms.parquet")
@@ -379,11 +447,9 @@ def load_analysis(folder: str | os.PathLike) -> Analysis:
         params = {"top_frac": config["top_frac"]} if name.startswith("lape") else {}
         # selections are cheap to recompute from the counts, and equal to the saved tables
         result.neurons[name] = lape.score(counts, name, **params)
-        boot = folder / f"bootstrap_{name}.parquet"
-        if boot.is_file():
-            result.bootstrap[name] = _BootstrapTables(
-                pd.read_parquet(boot), pd.read_parquet(folder / f"bootstrap_{name}_layers.parquet")
-            )
+        boot = _load_bootstrap(folder, name, result.neurons[name])
+        if boot is not None:
+            result.bootstrap[name] = boot
         perm = folder / f"permutation_{name}.parquet"
         if perm.is_file():
             result.permutation[name] = pd.read_parquet(perm)

@@ -32,7 +32,14 @@ def _facts_build(args) -> int:
     out = Path(args.out)
     manifest = out / "manifest.json"
     if out.exists() and not args.overwrite:
-        previous = json.loads(manifest.read_text()) if manifest.is_file() else {}
+        try:
+            previous = (
+                json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
+            )
+        except (ValueError, UnicodeDecodeError):
+            previous = {}  # unreadable: not ours to reuse; refused below with the fix
+        if not isinstance(previous, dict):
+            previous = {}
         if previous.get("config_fingerprint") == key:
             print(f"{out}: already built with the same settings (fingerprint {key}); reusing it.")
             print(render(read_polyfact(out)))
@@ -290,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
             "language-specific MLP neurons and attention heads are, compare checkpoints."
         ),
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the Python traceback of an unexpected error (or set {DEBUG_ENV}=1)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     facts = commands.add_parser("facts", help="build, show and validate parallel fact sets")
@@ -436,9 +448,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEBUG_ENV = "INTERP_DEBUG"
+EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Every failure a user can cause ends in one line on stderr, exit 1
+    (argparse: 2), no traceback; Ctrl-C says what is kept; an internal error says so and how
+    to see its traceback (`--debug` or INTERP_DEBUG=1)."""
+    import os
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     func = getattr(args, "func", None)
     if func is None:
         # a command group without an action: show its help
@@ -455,8 +477,61 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return func(args)
     except InterpError as err:
+        if debug:
+            raise
         print(f"interp: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"\ninterp: interrupted. {_interrupt_note(args)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as err:  # a path, a permission, a full disk: the user's to fix
+        if debug:
+            raise
+        where = err.filename or "a file"
+        print(
+            f"interp: error: {where}: {err.strerror or err}. Fix: check that the path exists, "
+            "is of the right kind and is writable, and that the disk has space",
+            file=sys.stderr,
+        )
+        return 1
+    except Exception as err:
+        if debug:
+            raise
+        text = str(err).splitlines()[0][:300] if str(err) else ""
+        print(
+            f"interp: internal error: {type(err).__name__}: {text} (a bug in interp, not in "
+            f"your input; rerun with --debug or {DEBUG_ENV}=1 for the traceback, and report it)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _interrupt_note(args) -> str:
+    """What an interrupted command kept, and how to go on."""
+    if getattr(args, "command", None) == "pipeline":
+        import json
+
+        from interp.config import load_config
+
+        try:
+            config = load_config(args.preset, args.config, run=args.run)
+            state = Path(config.runs_dir) / config.run / "state.json"
+            done = list(json.loads(state.read_text(encoding="utf-8"))) if state.is_file() else []
+        except (InterpError, OSError, ValueError):
+            done = []
+        kept = f"Finished stages kept: {', '.join(done)}" if done else "No stage had finished"
+        return (
+            f"{kept}; a training stage keeps its last saved step. Nothing half-written was "
+            "left. Rerun the same command to resume."
+        )
+    if getattr(args, "command", None) == "train":
+        return (
+            "The last saved training state is kept (saved every few steps and now). Rerun the "
+            "same command to resume, or add --no-resume to start over."
+        )
+    return "Nothing half-written was left (results are written whole or not at all)."
 
 
 if __name__ == "__main__":

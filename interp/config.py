@@ -14,13 +14,18 @@ A config file names sections and fields, e.g. (TOML)
     [analysis]
     token_budget = 65536
 
-Unknown sections or fields are an error that names them and lists the known ones.
+Unknown sections or fields are an error that names them and lists the known ones; a value of
+the wrong type (`check_types`: the one place the type rules are written) or out of range is
+an error naming the section, the field and the fix, raised when the config is made, so
+`--dry-run` catches everything the real run would.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,143 @@ from interp.errors import ConfigError
 
 PRESETS = ("smoke", "default", "paper")
 REGIMES = ("cpt", "sft", "grpo", "cpt-grpo")
+REGIME_PARENTS = {"cpt": "base", "sft": "base", "grpo": "base", "cpt-grpo": "cpt"}
+
+
+def check_run_name(run: Any) -> None:
+    """A run name is one folder name under checkpoints/, figures/ and runs/."""
+    bad = (
+        not isinstance(run, str)
+        or not run.strip()
+        or run in (".", "..")
+        or any(c in run for c in "/\\\0")
+        or run.startswith("-")
+    )
+    if bad:
+        raise ConfigError(
+            f"run name {run!r}: must be one folder name (no '/' or '\\', not empty, '.' or "
+            "'..', not starting with '-'). Fix: e.g. --run my-study"
+        )
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """The evaluate stage: bootstrap resamples, scoring batch size, the split scored, and
+    optionally a subset of languages."""
+
+    n_boot: int = 1000
+    batch_size: int = 64
+    split: str = "test"
+    languages: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        from interp.facts.schema import SPLITS
+
+        problems = check_types(_field_types(EvaluationConfig), self.__dict__, "evaluation")
+        if not problems:
+            if self.n_boot < 0:
+                problems.append(f"evaluation.n_boot={self.n_boot}: must be >= 0")
+            if self.batch_size < 1:
+                problems.append(f"evaluation.batch_size={self.batch_size}: must be >= 1")
+            if self.split not in SPLITS:
+                problems.append(
+                    f"evaluation.split={self.split!r}: unknown split. Fix: one of "
+                    f"{', '.join(SPLITS)}"
+                )
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# the type rules, written once: every config section and CLI-given value goes through these
+
+
+def _field_types(cls) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def _type_name(kind: Any) -> str:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(k) for k in typing.get_args(kind))
+    if typing.get_origin(kind) in (tuple, list):
+        args = [a for a in typing.get_args(kind) if a is not Ellipsis]
+        return f"a list of {_type_name(args[0]).split(' ', 1)[-1]}s" if args else "a list"
+    if kind is type(None):
+        return "null"
+    if isinstance(kind, type):
+        return {
+            "int": "an integer",
+            "float": "a number",
+            "str": "a string",
+            "bool": "true/false",
+        }.get(kind.__name__, kind.__name__)
+    return str(kind).replace("typing.", "")
+
+
+def _matches(value: Any, kind: Any) -> bool:
+    """Whether `value` (from JSON/TOML/Python) fits the annotation `kind`. Strict where a
+    loose reading would change the meaning: a bool is not a number, a float (even 3.0) is not
+    an integer, a string is not a number."""
+    origin = typing.get_origin(kind)
+    if kind is Any or kind is object:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, k) for k in typing.get_args(kind))
+    if origin is typing.Literal:
+        return value in typing.get_args(kind)
+    if kind is type(None) or kind is None:
+        return value is None
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str)
+    if origin in (tuple, list) or kind in (tuple, list):
+        if not isinstance(value, list | tuple):
+            return False
+        args = typing.get_args(kind)
+        if not args:
+            return True
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            return len(value) == len(args) and all(map(_matches, value, args))
+        return all(_matches(v, args[0]) for v in value)
+    if origin is dict or kind is dict:
+        return isinstance(value, dict)
+    if isinstance(kind, type) and hasattr(kind, "__dataclass_fields__"):
+        return isinstance(value, kind | dict)  # a nested section, checked by its own class
+    return True  # a type these rules do not cover: the stage's own class checks it
+
+
+def check_types(kinds: dict[str, Any], values: dict[str, Any], section: str) -> list[str]:
+    """One message per value of `values` that does not fit its annotation in `kinds`."""
+    problems = []
+    for key, value in values.items():
+        if key not in kinds or _matches(value, kinds[key]):
+            continue
+        hint = ""
+        if isinstance(value, str) and _matches(_number(value), kinds[key]):
+            hint = f" (write {value} without quotes)"
+        elif isinstance(value, float) and value.is_integer() and _matches(int(value), kinds[key]):
+            hint = f" (write {int(value)})"
+        problems.append(
+            f"{section}.{key} = {value!r} is {_type_name(type(value))}; it must be "
+            f"{_type_name(kinds[key])}. Fix: give {section}.{key} as {_type_name(kinds[key])}"
+            f"{hint}"
+        )
+    return problems
+
+
+def _number(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
 
 
 @dataclass(frozen=True)
@@ -60,10 +202,38 @@ class PipelineConfig:
     def __post_init__(self):
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}. Fix: one of {', '.join(PRESETS)}")
+        if not isinstance(self.regimes, list | tuple) or not all(
+            isinstance(r, str) for r in self.regimes
+        ):
+            raise ConfigError(
+                f"regimes={self.regimes!r}: must be a list of names. Fix: e.g. regimes = "
+                f'["cpt", "sft"] (from {list(REGIMES)})'
+            )
         unknown = [r for r in self.regimes if r not in REGIMES]
         if unknown:
             raise ConfigError(f"unknown regime(s) {unknown}. Fix: choose from {list(REGIMES)}")
         object.__setattr__(self, "regimes", tuple(self.regimes))
+        check_run_name(self.run)
+        for name in self.regimes:
+            parent = REGIME_PARENTS[name]
+            if parent != "base" and parent not in self.regimes:
+                raise ConfigError(
+                    f"regimes: {name!r} starts from {parent!r}, which this run does not train. "
+                    f"Fix: add {parent!r} to regimes (or drop {name!r})"
+                )
+        problems = []
+        for key in ("checkpoints_dir", "figures_dir", "runs_dir"):
+            problems += check_types({key: str}, {key: getattr(self, key)}, "pipeline config")
+        for key in ("base_model", "facts", "accelerate_config"):
+            problems += check_types({key: str | None}, {key: getattr(self, key)}, "pipeline config")
+        for section, cls in _stage_classes().items():
+            values = getattr(self, section)
+            if isinstance(values, dict):
+                problems += check_types(_field_types(cls), values, section)
+        if problems:
+            raise ConfigError("; ".join(problems))
+        if self.evaluation:
+            EvaluationConfig(**self.evaluation)  # its ranges and split
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,8 +316,8 @@ def _read_file(path: str | os.PathLike) -> dict[str, Any]:
         ) from None
 
 
-def _stage_fields() -> dict[str, set[str]]:
-    """The known fields of each section, from the stage config classes themselves."""
+def _stage_classes() -> dict[str, type]:
+    """Each config section's class (its fields, types and ranges)."""
     from interp.analysis import AnalysisConfig
     from interp.facts.world import WorldConfig
     from interp.train.cpt import CPTRegime
@@ -155,18 +325,20 @@ def _stage_fields() -> dict[str, set[str]]:
     from interp.train.organism import OrganismConfig
     from interp.train.sft import SFTRegime
 
-    def names(cls):
-        return {f.name for f in fields(cls)}
-
     return {
-        "world": names(WorldConfig),
-        "organism": names(OrganismConfig),
-        "cpt": names(CPTRegime),
-        "sft": names(SFTRegime),
-        "grpo": names(GRPORegime),
-        "analysis": names(AnalysisConfig),
-        "evaluation": {"n_boot", "batch_size", "split", "languages"},
+        "world": WorldConfig,
+        "organism": OrganismConfig,
+        "cpt": CPTRegime,
+        "sft": SFTRegime,
+        "grpo": GRPORegime,
+        "analysis": AnalysisConfig,
+        "evaluation": EvaluationConfig,
     }
+
+
+def _stage_fields() -> dict[str, set[str]]:
+    """The known fields of each section, from the stage config classes themselves."""
+    return {name: {f.name for f in fields(cls)} for name, cls in _stage_classes().items()}
 
 
 def check_keys(values: dict[str, Any], *, source: str) -> None:

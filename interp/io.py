@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -15,14 +16,63 @@ from typing import Any
 from interp.errors import DataError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _temp_prefix(path: Path) -> str:
+    # the writer's pid in the name: a later run can tell a dead run's leftover from a live one
+    return f".{path.name}.{os.getpid()}."
+
+
+def remove_leftovers(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files and folders that a killed writer of `path` left beside it
+    (`.<name>.<pid>.*.tmp` of a pid that no longer runs, and `.<name>.old`); returns them."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    removed = []
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        rest = candidate.name[len(path.name) + 2 :]
+        pid = rest.split(".", 1)[0]
+        stale = rest == "old" or (
+            candidate.name.endswith(".tmp") and pid.isdigit() and not _alive(int(pid))
+        )
+        if stale:
+            if candidate.is_dir() and not candidate.is_symlink():
+                shutil.rmtree(candidate, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    candidate.unlink()
+            removed.append(candidate)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write to a temporary file in the same folder, then rename over `path`."""
+    """Write to a temporary file in the same folder, then rename over `path` (with the
+    permissions the user's umask gives a new file, not mkstemp's 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_leftovers(path)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -46,7 +96,7 @@ def atomic_directory(path: str | os.PathLike, *, overwrite: bool = False) -> Ite
     """Yield a temporary folder beside `path`; on success it replaces `path` in one rename.
 
     An existing `path` is refused unless `overwrite`; on error the temporary folder is removed
-    and `path` is left as it was.
+    and `path` is left as it was; what a killed run left beside `path` is removed first.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -54,7 +104,9 @@ def atomic_directory(path: str | os.PathLike, *, overwrite: bool = False) -> Ite
             f"{path} already exists. Fix: choose another output folder or pass --overwrite"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_leftovers(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
         yield tmp
         if path.exists():
@@ -106,3 +158,76 @@ def checkpoint_fingerprint(path: str | os.PathLike) -> str:
         stat = file.stat()
         parts.append((file.name, stat.st_size, stat.st_mtime_ns))
     return fingerprint("checkpoint", parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# state files: tensors and JSON in one safetensors file, never a pickle
+
+_TENSOR, _TUPLE, _ITEMS = "__tensor__", "__tuple__", "__items__"
+
+
+def save_state_file(path: str | os.PathLike, state: Any) -> Path:
+    """Save a tree of dicts, lists, tuples, scalars, strings and torch tensors (a training
+    state: model, optimizer, scheduler, RNG) as one safetensors file, atomically: the tensors
+    as tensors, the rest as JSON in the header. Loading it runs no code (unlike a pickle)."""
+    from safetensors.torch import save
+
+    tensors: dict[str, Any] = {}
+
+    def encode(value: Any) -> Any:
+        if hasattr(value, "detach") and hasattr(value, "dtype"):
+            key = str(len(tensors))
+            tensors[key] = value.detach().cpu().clone().contiguous()  # no shared storage
+            return {_TENSOR: key}
+        if isinstance(value, dict):
+            if all(isinstance(k, str) for k in value):
+                return {k: encode(v) for k, v in value.items()}
+            return {_ITEMS: [[encode(k), encode(v)] for k, v in value.items()]}
+        if isinstance(value, tuple):
+            return {_TUPLE: [encode(v) for v in value]}
+        if isinstance(value, list):
+            return [encode(v) for v in value]
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        raise TypeError(f"save_state_file: cannot store a {type(value).__name__}")
+
+    tree = json.dumps(encode(state))
+    return atomic_write_bytes(path, save(tensors, metadata={"tree": tree}))
+
+
+def load_state_file(path: str | os.PathLike, *, fix: str) -> Any:
+    """Read back `save_state_file`'s tree. A file that is not one (a pickle, a truncated or
+    foreign file) is a DataError naming it, with `fix`."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            tree = (handle.metadata() or {}).get("tree")
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        if tree is None:
+            raise ValueError("no state tree in its header")
+        encoded = json.loads(tree)
+    except Exception as err:  # safetensors raises its own error types
+        raise DataError(
+            f"{path}: not a training state this version wrote ({type(err).__name__}: "
+            f"{str(err)[:120]}); it is not loaded. Fix: {fix}"
+        ) from err
+
+    def decode(value: Any) -> Any:
+        if isinstance(value, dict):
+            if _TENSOR in value:
+                return tensors[value[_TENSOR]]
+            if _TUPLE in value:
+                return tuple(decode(v) for v in value[_TUPLE])
+            if _ITEMS in value:
+                return {decode(k): decode(v) for k, v in value[_ITEMS]}
+            return {k: decode(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [decode(v) for v in value]
+        return value
+
+    try:
+        return decode(encoded)
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(f"{path}: its state tree is damaged ({err}). Fix: {fix}") from err

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from interp.config import REGIME_PARENTS as PARENT
 from interp.config import PipelineConfig
-from interp.errors import ConfigError, InterpError
+from interp.errors import InterpError
 from interp.io import atomic_write_json, fingerprint
 from interp.languages import TRAINED
 
 STAGES = ("facts", "base", "cpt", "sft", "grpo", "cpt-grpo", "evaluate", "score", "figures")
-PARENT = {"cpt": "base", "sft": "base", "grpo": "base", "cpt-grpo": "cpt"}
 REGIME_OF = {"cpt": "cpt", "sft": "sft", "grpo": "grpo", "cpt-grpo": "grpo"}
 
 
@@ -45,25 +45,59 @@ class PipelineResult:
 
 
 class _State:
-    """`runs/<run>/state.json`: the key and output of each finished stage."""
+    """`runs/<run>/state.json`: the key, output and output files of each finished stage.
+
+    A stage counts as done only when its key matches and every file it recorded is still
+    there with the size it had: a deleted or truncated output reruns the stage."""
 
     def __init__(self, path: Path):
+        from interp.errors import DataError
+
         self.path = path
-        self.stages = json.loads(path.read_text()) if path.is_file() else {}
+        try:
+            self.stages = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        except (ValueError, UnicodeDecodeError):
+            self.stages = None
+        if not isinstance(self.stages, dict):
+            raise DataError(
+                f"{path}: not a pipeline state file (damaged). Fix: delete it; the next run "
+                "redoes the stages whose outputs it cannot confirm"
+            )
 
     def done(self, stage: str, key: str, output: Path | None = None) -> bool:
         entry = self.stages.get(stage)
-        if not entry or entry.get("key") != key:
+        if not isinstance(entry, dict) or entry.get("key") != key:
             return False
-        return output is None or Path(entry["output"]).exists()
+        if output is None:
+            return True
+        if not Path(entry.get("output") or output).exists():
+            return False
+        recorded = entry.get("files")
+        if recorded is None:  # written before file lists were kept: trust the folder
+            return True
+        present = _listing(output)
+        return all(present.get(name) == size for name, size in recorded.items())
 
     def record(self, stage: str, key: str, output: Path | None, seconds: float) -> None:
         self.stages[stage] = {
             "key": key,
             "output": str(output) if output else None,
+            "files": _listing(output) if output else None,
             "seconds": round(seconds, 2),
         }
         atomic_write_json(self.path, self.stages)
+
+
+def _listing(path: Path) -> dict[str, int]:
+    """Relative name -> size of every file at or below `path`."""
+    path = Path(path)
+    if path.is_file():
+        return {path.name: path.stat().st_size}
+    if not path.is_dir():
+        return {}
+    return {
+        str(p.relative_to(path)): p.stat().st_size for p in sorted(path.rglob("*")) if p.is_file()
+    }
 
 
 def _say(text: str) -> None:
@@ -170,6 +204,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
     from interp.facts import read_polyfact, write_polyfact
     from interp.io import checkpoint_fingerprint, file_fingerprint
 
+    plan(config)  # every stage's settings checked before any work (as --dry-run does)
     run_dir = Path(config.runs_dir) / config.run
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "config.json", config.to_dict())
@@ -233,12 +268,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
     for name in config.regimes:
         regime = REGIME_OF[name]
         settings = _regime_config(config, regime)
-        parent = result.checkpoints.get(PARENT[name])
-        if parent is None:
-            raise ConfigError(
-                f"regime {name!r} starts from {PARENT[name]!r}, which this run does not train. "
-                f"Fix: add {PARENT[name]!r} to regimes"
-            )
+        parent = result.checkpoints[PARENT[name]]  # the config checked it is trained first
         out = checkpoints_root / name
         keys[name] = fingerprint(name, keys[PARENT[name]], facts_key, settings.to_dict())
 
@@ -301,12 +331,20 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
     def make_figures(cached):
         if cached:  # the figures and index.md are on disk already
             return None
+        from interp.io import atomic_directory
+
+        # the whole folder lands in one rename: never some figures of this run beside others
+        with atomic_directory(figures_dir, overwrite=True) as tmp:
+            report = _figures(tmp)
+        return report.moved_to(figures_dir)
+
+    def _figures(out: Path):
         from interp.report import write_reference_report, write_report
 
         report = write_report(
             result.analyses,
             result.evaluations,
-            figures_dir,
+            out,
             baseline="base",
             scores=result.scores,
             exposure=_heldout_exposure(result.checkpoints.get("base"), facts, split),
@@ -316,10 +354,10 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
         )
         reference = _reference_dir()
         if reference is not None:  # the paper's 7B results through the same figures
-            write_reference_report(figures_dir / "paper-7b", reference)
+            write_reference_report(out / "paper-7b", reference)
         return report
 
-    result.report = stage("figures", figures_key, figures_dir / "index.md", make_figures)
+    result.report = stage("figures", figures_key, figures_dir, make_figures)
     result.summary = _summary(evaluation_summary, result)
     atomic_write_json(run_dir / "summary.json", result.summary.reset_index().to_dict("records"))
     _say(f"\npipeline {config.run}: {time.perf_counter() - started:.1f} s")

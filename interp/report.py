@@ -47,6 +47,23 @@ class Report:
     summary: pd.DataFrame | None = None
     index: Path | None = None
 
+    def moved_to(self, out_dir: str | Path) -> Report:
+        """The same report after its folder was renamed to `out_dir`."""
+        new = Path(out_dir)
+
+        def move(path: Path) -> Path:
+            return new / Path(path).relative_to(self.out_dir)
+
+        return Report(
+            out_dir=new,
+            figures={k: [move(p) for p in v] for k, v in self.figures.items()},
+            readings=dict(self.readings),
+            skipped=dict(self.skipped),
+            tables={k: move(v) for k, v in self.tables.items()},
+            summary=self.summary,
+            index=move(self.index) if self.index is not None else None,
+        )
+
 
 # ---------------------------------------------------------------------------------------------
 # wording of readings

@@ -258,6 +258,43 @@ def test_resume_continues_and_matches_an_uninterrupted_run(trained, small_facts,
         assert torch_equal(full[name], resumed[name]), name
 
 
+class _Touch:
+    """A pickle that creates a file when it is loaded: code run from data."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("name", ["trainer_state.pt", "trainer_state.safetensors"])
+def test_a_crafted_pickle_in_the_resume_state_is_refused(small_facts, tmp_path, capsys, name):
+    import pickle
+
+    from interp.cli import main
+    from interp.facts import write_polyfact
+    from interp.train.checkpoints import partial_dir
+
+    write_polyfact(small_facts, tmp_path / "facts")
+    root = tmp_path / "ckpt"
+    work = partial_dir(root / "cli" / "base")
+    work.mkdir(parents=True)
+    touched = tmp_path / "touched"
+    (work / name).write_bytes(pickle.dumps({"run_key": _Touch(touched)}))
+    argv = ["train", "organism", "--preset", "smoke", "--steps", "2", "--run", "cli", "--threads"]
+    argv += ["1", "--out", str(root), "--facts", str(tmp_path / "facts")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("interp: error:") and "Traceback" not in err
+    assert name in err and "--no-resume" in err
+    assert not touched.exists()  # nothing from the file ran
+    assert not (root / "cli" / "base").exists()
+    # the fix it names works
+    assert main([*argv, "--no-resume"]) == 0
+    assert not touched.exists() and (root / "cli" / "base" / "manifest.json").is_file()
+
+
 def torch_equal(a, b) -> bool:
     import torch
 

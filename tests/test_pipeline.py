@@ -77,6 +77,30 @@ def test_interrupted_pipeline_resumes_and_a_rerun_only_reads(tmp_path, monkeypat
     assert time.perf_counter() - start < 30
     assert again.summary.equals(result.summary)
 
+    # the figures rebuilt from the cached analyses and evaluations equal the fresh ones, byte
+    # for byte; a deleted or truncated output reruns its stage
+    import shutil
+
+    figures = tmp_path / "figures" / "smoke"
+    fresh = _files(figures)
+    assert any(name.endswith(".png") for name in fresh) and "tables/summary.csv" in fresh
+    shutil.rmtree(figures)
+    rebuilt = pipeline.run_pipeline(config, progress=False)
+    assert "figures" not in rebuilt.skipped and "score" in rebuilt.skipped
+    assert _files(figures) == fresh
+    reference = sorted((figures / "paper-7b").glob("*.png"))[0]
+    reference.write_bytes(reference.read_bytes()[:100])  # a figure cut short
+    (figures / "tables" / "summary.csv").unlink()
+    repaired = pipeline.run_pipeline(config, progress=False)
+    assert "figures" not in repaired.skipped
+    assert _files(figures) == fresh
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
 
 def test_config_errors_name_the_keys(tmp_path):
     bad = tmp_path / "bad.json"

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from interp.errors import ConfigError, DataError
 from interp.facts.schema import FactSet
-from interp.io import fingerprint
+from interp.io import fingerprint, load_state_file, save_state_file
 from interp.train.checkpoints import check_output, partial_dir, save_checkpoint
 from interp.train.corpus import Mixture, MixtureConfig, build_mixture, pack
 
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FAMILIES = ("qwen2", "olmo2")
-STATE_FILE = "trainer_state.pt"
+STATE_FILE = "trainer_state.safetensors"
+LEGACY_STATE_FILES = ("trainer_state.pt",)  # pickles: never loaded
 TOKENIZER_DIR = "tokenizer"
 
 
@@ -332,13 +333,25 @@ def _run_key(config: OrganismConfig, mixture: Mixture, dtype: str) -> str:
     return fingerprint("organism", trained, mixture.data_fingerprint, dtype)
 
 
-def _save_state(path: Path, state: dict[str, Any]) -> None:
-    import torch
+_NO_RESUME = "pass resume=False (CLI: --no-resume) to start this model over"
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # a crash mid-write never leaves a half state under the real name
+
+def _load_state(work: Path) -> dict[str, Any] | None:
+    """The resumable state in `work`, or None. Only safetensors states are read: a pickle
+    (an older version's or anyone's) could run code when loaded, so it is refused."""
+    for name in LEGACY_STATE_FILES:
+        if (work / name).exists():
+            raise DataError(
+                f"{work / name}: a resume state in pickle format, which is not loaded (loading "
+                f"a pickle can run code). Fix: {_NO_RESUME}"
+            )
+    path = work / STATE_FILE
+    if not path.is_file():
+        return None
+    state = load_state_file(path, fix=_NO_RESUME)
+    if not isinstance(state, dict) or "run_key" not in state:
+        raise DataError(f"{path}: not an organism training state. Fix: {_NO_RESUME}")
+    return state
 
 
 def _prepare_tokenizer(mixture: Mixture, config: OrganismConfig, work: Path, reuse: bool):
@@ -389,8 +402,9 @@ def train_organism(
         warnings.warn(f"organism: {warning}", stacklevel=2)
     key = _run_key(config, mixture, plan.dtype)
     previous = None
-    if state_path.is_file() and resume:
-        previous = torch.load(state_path, map_location="cpu", weights_only=False)
+    if resume and work.exists():
+        previous = _load_state(work)
+    if previous is not None:
         if previous.get("run_key") != key:
             raise ConfigError(
                 f"{work}: holds a run with another config or other facts. Fix: pass "
@@ -420,7 +434,7 @@ def train_organism(
             resumed_from = step
 
         def save(done: int, seconds: float) -> None:
-            _save_state(
+            save_state_file(
                 state_path,
                 {
                     "run_key": key,

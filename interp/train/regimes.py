@@ -118,7 +118,9 @@ class RegimeConfig:
         problems = []
         if self.learning_rate <= 0:
             problems.append(f"learning_rate={self.learning_rate} must be > 0")
-        if self.max_steps <= 0 and self.epochs <= 0:
+        if self.max_steps == 0 or self.max_steps < -1:
+            problems.append(f"max_steps={self.max_steps} must be -1 (train for `epochs`) or >= 1")
+        elif self.max_steps < 0 and self.epochs <= 0:
             problems.append(f"epochs={self.epochs} must be > 0 when max_steps is not set")
         if self.batch_size < 1 or self.gradient_accumulation_steps < 1:
             problems.append("batch_size and gradient_accumulation_steps must be >= 1")
@@ -135,7 +137,11 @@ class RegimeConfig:
         if isinstance(self.lora, dict):  # from JSON / a CLI
             object.__setattr__(self, "lora", LoraSettings(**self.lora))
         if problems:
-            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
+            raise ConfigError(
+                f"{type(self).__name__}: "
+                + "; ".join(problems)
+                + ". Fix: change these in the regime's config section or CLI flags"
+            )
 
     # ---- presets and copies -------------------------------------------------------------
 
