@@ -69,9 +69,13 @@ class EvaluationConfig:
         problems = check_types(_field_types(EvaluationConfig), self.__dict__, "evaluation")
         if not problems:
             if self.n_boot < 0:
-                problems.append(f"evaluation.n_boot={self.n_boot}: must be >= 0")
+                problems.append(
+                    f"evaluation.n_boot={self.n_boot}: must be >= 0. Fix: e.g. n_boot = 1000"
+                )
             if self.batch_size < 1:
-                problems.append(f"evaluation.batch_size={self.batch_size}: must be >= 1")
+                problems.append(
+                    f"evaluation.batch_size={self.batch_size}: must be >= 1. Fix: e.g. 64"
+                )
             if self.split not in SPLITS:
                 problems.append(
                     f"evaluation.split={self.split!r}: unknown split. Fix: one of "
@@ -232,8 +236,29 @@ class PipelineConfig:
                 problems += check_types(_field_types(cls), values, section)
         if problems:
             raise ConfigError("; ".join(problems))
-        if self.evaluation:
-            EvaluationConfig(**self.evaluation)  # its ranges and split
+        for section in _stage_classes():
+            self.stage_settings(section)  # each class's own ranges and names, checked now
+
+    def stage_settings(self, section: str) -> Any:
+        """The config object of one section (`world`, `organism`, `cpt`, `sft`, `grpo`,
+        `analysis`, `evaluation`): its class's preset of this config's preset, updated by
+        the section's fields."""
+        from dataclasses import replace
+
+        values = dict(getattr(self, section))
+        cls = _stage_classes()[section]
+        if section in ("cpt", "sft", "grpo"):
+            return cls.preset(self.preset, **values)
+        if section == "organism":
+            from interp.train.organism import PRESETS as ORGANISM_PRESETS
+
+            base = ORGANISM_PRESETS.get(self.preset, ORGANISM_PRESETS["default"])
+            return replace(base, **values)  # None is a value here (eval_split=None)
+        if section in ("world", "evaluation"):
+            for name in ("languages", "relations", "split_fractions"):
+                if isinstance(values.get(name), list):
+                    values[name] = tuple(values[name])
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -302,18 +327,33 @@ def _preset_values(name: str) -> dict[str, Any]:
 def _read_file(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such config file. Fix: check the path")
-    text = path.read_text(encoding="utf-8")
+        what = "a folder, not a config file" if path.is_dir() else "no such config file"
+        raise ConfigError(f"{path}: {what}. Fix: check the path")
+    kind = "TOML" if path.suffix == ".toml" else "JSON"
+    try:
+        text = path.read_bytes().decode("utf-8-sig")  # a BOM is fine
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {err.start}). Fix: save the config as UTF-8 {kind}"
+        ) from None
     try:
         if path.suffix == ".toml":
             import tomllib
 
-            return tomllib.loads(text)
-        return json.loads(text)
-    except (ValueError, json.JSONDecodeError) as err:
+            values = tomllib.loads(text)
+        else:
+            values = json.loads(text)
+    except ValueError as err:
         raise ConfigError(
-            f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'} ({err})"
+            f"{path}: not valid {kind} ({err}). Fix: correct the file (.toml files are read as "
+            "TOML, anything else as JSON)"
         ) from None
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"{path}: holds a {type(values).__name__}, not a table of settings. Fix: write "
+            'sections and fields, e.g. {"organism": {"steps": 100}}'
+        )
+    return values
 
 
 def _stage_classes() -> dict[str, type]:
@@ -342,21 +382,28 @@ def _stage_fields() -> dict[str, set[str]]:
 
 
 def check_keys(values: dict[str, Any], *, source: str) -> None:
-    """Unknown top-level keys or section fields -> one error naming all of them."""
+    """Unknown top-level keys or section fields -> one error naming all of them, with the
+    known keys of the places where they were found."""
     top = {f.name for f in fields(PipelineConfig)}
-    problems = [f"'{k}'" for k in values if k not in top]
     sections = _stage_fields()
-    for section, known in sections.items():
+    problems, known = [], []
+    unknown_top = [k for k in values if k not in top]
+    if unknown_top:
+        problems.append(f"unknown key(s) {', '.join(repr(k) for k in unknown_top)}")
+        known.append(f"top-level keys: {', '.join(sorted(top))}")
+    for section, names in sections.items():
         given = values.get(section) or {}
         if not isinstance(given, dict):
-            problems.append(f"'{section}' must be a table of fields")
+            problems.append(f"'{section}' must be a table of fields, not {given!r}")
+            known.append(f"[{section}] holds fields, e.g. {', '.join(sorted(names)[:3])}")
             continue
-        problems += [f"'{section}.{k}'" for k in given if k not in known]
+        unknown = [k for k in given if k not in names]
+        if unknown:
+            problems.append(f"unknown key(s) {', '.join(repr(f'{section}.{k}') for k in unknown)}")
+            known.append(f"[{section}] fields: {', '.join(sorted(names))}")
     if problems:
-        hint = "; ".join(f"[{s}] {', '.join(sorted(k))}" for s, k in sections.items())
         raise ConfigError(
-            f"{source}: unknown key(s) {', '.join(problems)}. Known top-level keys: "
-            f"{', '.join(sorted(top))}. Known section fields: {hint}"
+            f"{source}: {'; '.join(problems)}. Fix: use known keys ({'; '.join(known)})"
         )
 
 
@@ -383,4 +430,9 @@ def load_config(
         values = _merge(values, from_file)
     values = _merge(values, {k: v for k, v in overrides.items() if v is not None})
     check_keys(values, source="pipeline config")
-    return PipelineConfig(**values)
+    try:
+        return PipelineConfig(**values)
+    except ConfigError as err:
+        if path is None:
+            raise
+        raise ConfigError(f"{path} (with preset {preset!r}): {err}") from None

@@ -105,27 +105,15 @@ def _say(text: str) -> None:
 
 
 def _regime_config(config: PipelineConfig, regime: str):
-    from interp.train.cpt import CPTRegime
-    from interp.train.grpo import GRPORegime
-    from interp.train.sft import SFTRegime
-
-    cls = {"cpt": CPTRegime, "sft": SFTRegime, "grpo": GRPORegime}[regime]
-    return cls.preset(config.preset, **getattr(config, regime))
+    return config.stage_settings(regime)
 
 
 def _organism_config(config: PipelineConfig):
-    from dataclasses import replace
-
-    from interp.train.organism import PRESETS
-
-    base = PRESETS.get(config.preset, PRESETS["default"])
-    return replace(base, **config.organism)  # None is a value here (eval_split=None)
+    return config.stage_settings("organism")
 
 
 def _analysis_config(config: PipelineConfig):
-    from interp.analysis import AnalysisConfig
-
-    return AnalysisConfig(**config.analysis)
+    return config.stage_settings("analysis")
 
 
 def plan(config: PipelineConfig) -> list[dict[str, Any]]:
@@ -159,12 +147,13 @@ def dry_run(config: PipelineConfig) -> dict[str, Any]:
     from interp.train.grpo import grpo_plan
     from interp.train.regimes import dry_run as regime_dry_run
 
+    stages = plan(config)  # every stage's settings first: cheap, and no data read yet
     facts = load_facts(config.facts) if config.facts else _build_world(config)
     model = config.base_model or "organism"
     report: dict[str, Any] = {
         "run": config.run,
         "facts": len(facts),
-        "stages": plan(config),
+        "stages": stages,
         "checks": {},
     }
     for name in config.regimes:
@@ -186,13 +175,9 @@ def dry_run(config: PipelineConfig) -> dict[str, Any]:
 
 
 def _build_world(config: PipelineConfig):
-    from interp.facts import WorldConfig, build_world
+    from interp.facts import build_world
 
-    values = dict(config.world)
-    for name in ("languages", "relations", "split_fractions"):
-        if name in values:
-            values[name] = tuple(values[name])
-    facts, _ = build_world(WorldConfig(**values))
+    facts, _ = build_world(config.stage_settings("world"))
     return facts
 
 

@@ -65,7 +65,8 @@ class WorldConfig:
         if len(self.split_fractions) != 3 or abs(sum(self.split_fractions) - 1) > 1e-9:
             raise ConfigError(
                 f"WorldConfig.split_fractions={self.split_fractions}: need three fractions "
-                "(train, validation, test) that sum to 1"
+                "(train, validation, test) that sum to 1. Fix: e.g. split_fractions = "
+                "[0.8, 0.1, 0.1]"
             )
 
 
