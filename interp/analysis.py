@@ -241,10 +241,11 @@ def analyze(
     corpus / heldout: `interp.corpora.Corpus` (language -> texts); heldout feeds the ablations.
     """
     from interp.corpora import tokenize
-    from interp.models.loading import load_tokenizer
+    from interp.models.loading import check_checkpoint, check_device, load_tokenizer
 
     config = config or AnalysisConfig()
-    checkpoint = Path(checkpoint)
+    check_device(config.device, allow_auto=True)  # also when the result is cached
+    checkpoint = Path(check_checkpoint(checkpoint))
     if languages:
         corpus = corpus.subset(languages)
         heldout = heldout.subset(languages) if heldout is not None else None

@@ -16,8 +16,6 @@ from interp.facts.loading import DEFAULT_WORLD
 
 # --------------------------------------------------------------------------------- facts
 def _facts_build(args) -> int:
-    import json
-
     from interp.facts import WorldConfig, build_world, read_polyfact, write_polyfact
     from interp.facts.summary import render
     from interp.io import fingerprint
@@ -30,16 +28,10 @@ def _facts_build(args) -> int:
     )
     key = fingerprint("world", config.__dict__, _package_version())
     out = Path(args.out)
-    manifest = out / "manifest.json"
     if out.exists() and not args.overwrite:
-        try:
-            previous = (
-                json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
-            )
-        except (ValueError, UnicodeDecodeError):
-            previous = {}  # unreadable: not ours to reuse; refused below with the fix
-        if not isinstance(previous, dict):
-            previous = {}
+        from interp.facts.polyfact import read_manifest
+
+        previous = read_manifest(out) or {}  # a damaged manifest is an error naming it
         if previous.get("config_fingerprint") == key:
             print(f"{out}: already built with the same settings (fingerprint {key}); reusing it.")
             print(render(read_polyfact(out)))
@@ -64,7 +56,13 @@ def _facts_show(args) -> int:
 
     facts = read_polyfact(args.path, languages=args.languages, skip_invalid=args.skip_invalid)
     if args.split:
+        present = sorted({fact.split for fact in facts.facts if fact.split})
         facts = facts.split(args.split)
+        if not len(facts):
+            raise InterpError(
+                f"{args.path}: no facts in split {args.split!r} (splits here: "
+                f"{', '.join(present) or 'none'}). Fix: --split one of those, or no --split"
+            )
     print(render(facts, example_fact=args.fact))
     return 0
 
@@ -86,7 +84,12 @@ def _facts_validate(args) -> int:
 def _eval(args) -> int:
     from interp.evaluate.run import evaluate_checkpoint, summary_table, write_results
     from interp.facts import load_facts
+    from interp.models.loading import check_checkpoint, check_device
 
+    # every input checked before the first checkpoint is scored (and cached)
+    check_device(args.device, allow_auto=True)
+    for checkpoint in args.checkpoints:
+        check_checkpoint(checkpoint)
     facts = load_facts(args.facts)
     names = [Path(c).name for c in args.checkpoints]
     if len(set(names)) < len(names):  # base/base from two runs: use the fuller path

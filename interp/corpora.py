@@ -11,6 +11,10 @@ Three sources, one result (`Corpus`: language -> texts):
 fixed-length sequences (texts joined by the eos token), up to a token budget per language, and
 reports tokens per language. Every language gets the same number of sequences where the text
 allows, so per-language statistics rest on the same amount of evidence.
+
+Text files must be UTF-8 (a byte-order mark is accepted and removed); invalid bytes, binary
+files, a folder or language without text, an unknown or repeated language code and a path that
+does not exist are `DataError`s naming the file, the line or the language, and the fix.
 """
 
 from __future__ import annotations
@@ -23,7 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from interp import languages as lang_registry
-from interp.errors import DataError
+from interp.errors import DataError, located
+from interp.facts.loading import (
+    first_line,
+    json_lines,
+    missing_path_error,
+    read_text,
+    resolve_source,
+)
+from interp.facts.schema import FieldError, check, json_type, show
 
 # Below this many tokens a language's firing rates are too noisy to rank neurons: the binomial
 # standard error of a rate p from n tokens is sqrt(p(1-p)/n), about 0.016 at p=0.5, n=1000.
@@ -83,51 +95,146 @@ def from_facts(
 
 
 def _read_text_file(path: Path) -> list[str]:
-    if path.suffix == ".jsonl":
-        texts = []
-        with path.open(encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    texts.append(str(json.loads(line)["text"]))
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    raise DataError(
-                        f"{path}, line {lineno}: expected a JSON object with a 'text' field. "
-                        'Fix: one {"text": ...} object per line, or use a .txt file'
-                    ) from None
-        return texts
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The non-blank texts of one file: lines of a .txt, the "text" of each line of a .jsonl.
+    UTF-8 (a byte-order mark is removed); anything else names the file and the line."""
+    text = read_text(path)
+    if path.suffix != ".jsonl":
+        return [line for line in text.splitlines() if line.strip()]
+    texts = []
+    for lineno, line in enumerate(json_lines(text), 1):
+        if not line.strip():
+            continue
+        where = f"line {lineno}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(
+                located(
+                    f"not valid JSON ({err.msg}, column {err.colno})",
+                    source=str(path),
+                    where=where,
+                    fix='one {"text": ...} object per line, or use a .txt file',
+                )
+            ) from None
+        if not isinstance(data, dict) or "text" not in data:
+            got = "an object without a 'text' field" if isinstance(data, dict) else json_type(data)
+            raise DataError(
+                located(
+                    f"expected a JSON object with a 'text' field, got {got}",
+                    source=str(path),
+                    where=where,
+                    fix='one {"text": ...} object per line, or use a .txt file',
+                )
+            )
+        try:
+            value = check("string", data["text"])
+        except FieldError as err:
+            raise DataError(
+                located(err.problem, source=str(path), where=f"{where}, field 'text'", fix=err.fix)
+            ) from None
+        if value.strip():
+            texts.append(value)
+    return texts
+
+
+_TEXT_SUFFIXES = (".txt", ".jsonl")
+_LAYOUT = (
+    "one entry per language, named by ISO 639-1 code: <code>.txt (a text per line), "
+    '<code>.jsonl ({"text": ...} per line) or a folder <code>/ of such files'
+)
+
+
+def _code_hint(name: str) -> str:
+    for guess in (name.lower(), name.replace("_", "-").split("-")[0].lower()):
+        if guess in lang_registry.LANGUAGES:
+            return f"rename it to {guess!r}"
+    return f"name files or folders by ISO 639-1 code ({' '.join(lang_registry.ALL)})"
 
 
 def from_files(path: str | os.PathLike, *, languages=None) -> Corpus:
-    """User text: `<path>/<code>.txt|.jsonl`, or `<path>/<code>/*.txt|*.jsonl`."""
-    root = Path(path)
+    """User text: `<path>/<code>.txt|.jsonl`, or `<path>/<code>/*.txt|*.jsonl`.
+
+    Hidden entries are not read and other files (README.md, ...) are ignored, except a file
+    named by a language code with another suffix (de.csv), which is an error, like an unknown
+    code, a language given twice (en.txt and en/), a language folder without text files and
+    a language with no text at all."""
+    root = Path(os.path.expanduser(str(path)))
+    if not root.exists():
+        raise missing_path_error(path, what="folder")
     if not root.is_dir():
         raise DataError(
-            f"{root}: not a folder. Fix: give a folder with one file or subfolder per language"
+            located(
+                "is a file, not a folder",
+                source=str(root),
+                fix=f"give the folder that holds the corpus: {_LAYOUT}",
+            )
         )
     texts: dict[str, list[str]] = {}
+    origin: dict[str, Path] = {}
     for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
         code = entry.stem if entry.is_file() else entry.name
-        if entry.is_file() and entry.suffix not in (".txt", ".jsonl"):
+        if entry.is_file() and entry.suffix not in _TEXT_SUFFIXES:
+            if code in lang_registry.LANGUAGES:
+                raise DataError(
+                    located(
+                        f"a file for language {code} of unsupported type {entry.suffix!r}",
+                        source=str(entry),
+                        fix='save it as .txt (a text per line) or .jsonl ({"text": ...} per line)',
+                    )
+                )
             continue
         if code not in lang_registry.LANGUAGES:
             raise DataError(
-                f"{entry}: {code!r} is not a known language code. Fix: name files or folders by "
-                f"ISO 639-1 code ({' '.join(lang_registry.ALL)})"
+                located(
+                    f"{code!r} is not a known language code",
+                    source=str(entry),
+                    fix=_code_hint(code),
+                )
             )
-        files = (
-            [entry]
-            if entry.is_file()
-            else sorted(p for p in entry.rglob("*") if p.suffix in (".txt", ".jsonl"))
-        )
-        texts.setdefault(code, [])
+        if code in origin:
+            raise DataError(
+                located(
+                    f"language {code} is given twice, by {origin[code].name} and {entry.name}",
+                    source=str(root),
+                    fix="keep one of them (merge the texts into one file or folder)",
+                )
+            )
+        origin[code] = entry
+        if entry.is_file():
+            files = [entry]
+        else:
+            files = sorted(
+                p
+                for p in entry.rglob("*")
+                if p.suffix in _TEXT_SUFFIXES
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(entry).parts)
+            )
+            if not files:
+                raise DataError(
+                    located(
+                        f"the folder for language {code} holds no .txt or .jsonl files",
+                        source=str(entry),
+                        fix="put the language's text files in it, or remove the folder",
+                    )
+                )
+        texts[code] = []
         for file in files:
             texts[code].extend(_read_text_file(file))
+        if not texts[code]:
+            names = ", ".join(f.name for f in files)
+            raise DataError(
+                located(
+                    f"no text at all for {code} ({names}: empty or only blank lines)",
+                    source=str(entry),
+                    fix="add text for this language, or remove the entry",
+                )
+            )
     if not texts:
         raise DataError(
-            f"{root}: no <code>.txt, <code>.jsonl or <code>/ entries. Fix: see `interp score --help`"
+            located("no language files or folders in this folder", source=str(root), fix=_LAYOUT)
         )
     corpus = Corpus(texts, source=str(root))
     return (corpus.subset(languages) if languages else corpus).check()
@@ -144,8 +251,21 @@ def from_datasets(
     """A `datasets` folder (save_to_disk) or hub id with a text and a language column."""
     from datasets import load_dataset, load_from_disk
 
-    path = Path(name_or_path)
-    data = load_from_disk(str(path)) if path.is_dir() else load_dataset(name_or_path)
+    resolved = resolve_source(name_or_path, what="datasets folder")
+    try:
+        if isinstance(resolved, Path):
+            data = load_from_disk(str(resolved))
+        else:
+            data = load_dataset(resolved)
+    except Exception as err:  # noqa: BLE001 -- any loader failure becomes a located error
+        where = "a `datasets` folder" if isinstance(resolved, Path) else "a hub dataset id"
+        raise DataError(
+            located(
+                f"not readable as {where} ({first_line(err)})",
+                source=str(name_or_path),
+                fix="give a folder written by save_to_disk, or a hub id (needs network)",
+            )
+        ) from None
     if hasattr(data, "keys"):
         if split not in data:
             raise DataError(
@@ -159,8 +279,29 @@ def from_datasets(
                 "Fix: pass text_column= / language_column="
             )
     texts: dict[str, list[str]] = {}
-    for text, code in zip(data[text_column], data[language_column], strict=True):
-        texts.setdefault(lang_registry.get(code).code, []).append(text)
+    for i, (text, code) in enumerate(zip(data[text_column], data[language_column], strict=True)):
+        where = f"row {i}"
+        if code not in lang_registry.LANGUAGES:
+            raise DataError(
+                located(
+                    f"unknown language code {show(code)}",
+                    source=str(name_or_path),
+                    where=f"{where}, column {language_column!r}",
+                    fix=_code_hint(str(code)),
+                )
+            )
+        try:
+            text = check("string", text)
+        except FieldError as err:
+            raise DataError(
+                located(
+                    err.problem,
+                    source=str(name_or_path),
+                    where=f"{where}, column {text_column!r}",
+                    fix=err.fix,
+                )
+            ) from None
+        texts.setdefault(code, []).append(text)
     corpus = Corpus(texts, source=str(name_or_path))
     return (corpus.subset(languages) if languages else corpus).check()
 

@@ -80,15 +80,21 @@ def evaluate_checkpoint(
     default the table recorded with the checkpoint or its ancestors, if any (the organism's).
     With it, accuracy is also split by exposure. `calibrate`: also score every option after
     a neutral prompt and report `calibrated_accuracy` (see `interp.evaluate.scoring`).
+
+    A bad `device` or `checkpoint` raises ModelError first, also when the results are cached.
     """
     import pandas as pd
 
     from interp.evaluate.exposure import item_exposure, read_exposure
     from interp.evaluate.scoring import NEUTRAL_PROMPT, score_options
     from interp.io import atomic_write_json, checkpoint_fingerprint, fingerprint
+    from interp.models.loading import check_checkpoint, check_device
 
+    # a bad device or checkpoint fails here, before any work and before a cache hit could
+    # hide it (the cached scores do not depend on the device, but the request is still wrong)
+    check_device(device, allow_auto=True)
+    checkpoint = Path(check_checkpoint(checkpoint))
     facts, languages = _select(facts, split, languages)
-    checkpoint = Path(checkpoint)
     items = facts.to_frame(languages)
     if exposure is None and checkpoint.is_dir():
         exposure = read_exposure(checkpoint)

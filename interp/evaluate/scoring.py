@@ -174,7 +174,6 @@ def score_options(
     (tuple, option order), n_option_tokens (tuple), log_likelihood (summed log-probabilities,
     tuple), and with a neutral prompt neutral_log_likelihood (tuple).
     """
-    import torch
     from tqdm.auto import tqdm
 
     if normalize not in NORMALIZATIONS:
@@ -184,7 +183,12 @@ def score_options(
     if batch_size < 1:
         raise DataError(f"batch_size={batch_size}: must be at least 1")
     records = _records(items)
-    device = _model_device(model) if device is None else torch.device(device)
+    if device is None:
+        device = _model_device(model)
+    else:
+        from interp.models.loading import check_device
+
+        device = check_device(device)
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0

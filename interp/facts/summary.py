@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 
-from interp.facts.schema import SPLITS, FactSet
+from interp.errors import DataError, located
+from interp.facts.schema import SPLITS, Fact, FactSet
 
 
 def summarize(facts: FactSet) -> dict:
@@ -81,8 +83,7 @@ def render(facts: FactSet, *, example_fact: str | None = None) -> str:
     skipped = facts.meta.get("skipped")
     if skipped is not None and getattr(skipped, "total", 0):
         lines += ["", skipped.summary()]
-    fact = next((f for f in facts if f.fact_id == example_fact), None) if example_fact else None
-    fact = fact or (facts.facts[0] if len(facts) else None)
+    fact = _example(facts, example_fact)
     if fact is not None:
         lines += ["", f"example fact {fact.fact_id}:"]
         for code in facts.languages:
@@ -92,3 +93,23 @@ def render(facts: FactSet, *, example_fact: str | None = None) -> str:
             )
             lines.append(f"  {code}: {item.question}   [{options}]")
     return "\n".join(lines)
+
+
+def _example(facts: FactSet, fact_id: str | None) -> Fact | None:
+    """The fact asked for (an unknown id is an error, not silently another fact), else the
+    first one."""
+    if not fact_id:
+        return facts.facts[0] if len(facts) else None
+    for fact in facts:
+        if fact.fact_id == fact_id:
+            return fact
+    ids = [f.fact_id for f in facts]
+    close = difflib.get_close_matches(fact_id, ids, n=3)
+    hint = f"close ids: {', '.join(close)}" if close else f"e.g. {', '.join(ids[:3]) or 'none'}"
+    raise DataError(
+        located(
+            f"no fact {fact_id!r} among the {len(ids)} facts shown",
+            source=str(facts.meta.get("source_path") or "facts"),
+            fix=f"give a fact_id from this set ({hint}); with --split, one of that split",
+        )
+    )

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from interp.errors import DataError, ModelError
+from interp.errors import DataError, ModelError, located
 from interp.io import atomic_directory, atomic_write_json
 
 MANIFEST = "manifest.json"
@@ -70,14 +70,28 @@ def read_manifest(checkpoint: str | os.PathLike) -> dict[str, Any]:
 
 
 def require_checkpoint(path: str | os.PathLike, role: str = "parent checkpoint") -> Path:
-    """A clear error for a parent that does not exist or is not a model folder."""
-    path = Path(path)
-    if not path.is_dir() or not (path / "config.json").is_file():
-        raise ModelError(
-            f"{role} {path} does not exist or holds no config.json. "
-            "Fix: train it first (e.g. `interp train organism`) or give the right path"
+    """The folder of a parent checkpoint (~ expanded), after the checks that need no model
+    (`interp.models.loading.check_checkpoint`: config.json, a supported family, whole weight
+    files); a ModelError naming the path, what is wrong and the fix otherwise."""
+    from interp.models.loading import check_checkpoint
+
+    text = str(path)
+    folder = Path(os.path.expanduser(text))
+    if not folder.is_dir():
+        what = (
+            "is a file, not a checkpoint folder"
+            if folder.exists()
+            else f"does not exist (no such checkpoint folder: looked for {folder.absolute()})"
         )
-    return path
+        raise ModelError(
+            located(
+                f"the {role} {what}",
+                source=text,
+                fix="train it first (e.g. `interp train organism`) or give the right path",
+            )
+        )
+    check_checkpoint(folder)
+    return folder
 
 
 def save_checkpoint(
