@@ -190,6 +190,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
     from interp.io import checkpoint_fingerprint, file_fingerprint
 
     plan(config)  # every stage's settings checked before any work (as --dry-run does)
+    _check_devices(config)  # a device this machine lacks: said now, not after training
     run_dir = Path(config.runs_dir) / config.run
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "config.json", config.to_dict())
@@ -347,6 +348,14 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
     atomic_write_json(run_dir / "summary.json", result.summary.reset_index().to_dict("records"))
     _say(f"\npipeline {config.run}: {time.perf_counter() - started:.1f} s")
     return result
+
+
+def _check_devices(config: PipelineConfig) -> None:
+    from interp.models.loading import check_device
+
+    for name in config.regimes:
+        check_device(_regime_config(config, REGIME_OF[name]).device, allow_auto=True)
+    check_device(_analysis_config(config).device, allow_auto=True)
 
 
 def _heldout_exposure(base, facts, split: str):

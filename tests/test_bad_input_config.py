@@ -178,3 +178,16 @@ def test_os_errors_name_the_file(empty_dir, capsys, monkeypatch):
     _fail_with(monkeypatch, PermissionError(13, "Permission denied", "/data/figures/x.png"))
     code = main(["pipeline", "--preset", "smoke", "--quiet"])
     _check_error(capsys, code, 1, ["Permission denied"], ["/data/figures/x.png"])
+
+
+@pytest.mark.parametrize("section", ["grpo", "analysis"])
+def test_a_device_this_machine_lacks_stops_the_run_before_any_work(section, empty_dir, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    path = empty_dir / "cuda.json"
+    path.write_text(_json({section: {"device": "cuda"}}))
+    code = main(["pipeline", "--preset", "smoke", "--config", str(path), "--quiet"])
+    _check_error(capsys, code, 1, ["device 'cuda'", "not available"], [])
+    assert sorted(p.name for p in empty_dir.iterdir()) == ["cuda.json"]  # nothing trained
