@@ -50,6 +50,27 @@ def remove_leftovers(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def describe_missing(path: str | os.PathLike, *, what: str = "file or folder") -> str:
+    """'no such <what> (looked for /abs/path); beside it: <close names>' (or 'the folder ...
+    does not exist either'): the message for a path that is not there."""
+    import difflib
+
+    path = Path(os.path.expanduser(str(path)))
+    message = f"no such {what} (looked for {path.absolute()})"
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.is_dir():
+        try:
+            names = [p.name for p in parent.iterdir() if not p.name.startswith(".")]
+        except OSError:
+            names = []
+        close = difflib.get_close_matches(path.name, names, n=3)
+        if close:
+            message += f"; beside it: {', '.join(close)}"
+    elif str(parent) not in ("", "."):
+        message += f"; the folder {parent} does not exist either"
+    return message
+
+
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True

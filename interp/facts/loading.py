@@ -8,7 +8,6 @@ Also the two checks every reader of user files shares (the fact readers and `int
 from __future__ import annotations
 
 import codecs
-import difflib
 import os
 import re
 from pathlib import Path
@@ -127,19 +126,9 @@ def may_be_hub_id(source: str | os.PathLike) -> bool:
 
 def missing_path_error(source: str | os.PathLike, *, what: str = "file or folder") -> DataError:
     """'no such file or folder', with the absolute path looked at and close names beside it."""
-    path = Path(os.path.expanduser(str(source)))
-    message = f"no such {what} (looked for {path.absolute()})"
-    parent = path.parent if str(path.parent) else Path(".")
-    if parent.is_dir():
-        try:
-            names = [p.name for p in parent.iterdir() if not p.name.startswith(".")]
-        except OSError:
-            names = []
-        close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.8)
-        if close:
-            message += f"; beside it: {', '.join(close)}"
-    elif str(parent) not in ("", "."):
-        message += f"; the folder {parent} does not exist either"
+    from interp.io import describe_missing
+
+    message = describe_missing(source, what=what)
     return DataError(located(message, source=str(source), fix="check the path"))
 
 

@@ -19,7 +19,6 @@ before any weights are read where it can be told earlier:
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -257,18 +256,9 @@ def _in_hub_cache(repo_id: str) -> bool:
 
 
 def _missing_folder(name: str, path: Path, *, what: str, extra: str = "") -> ModelError:
-    message = f"no such {what} (looked for {path.absolute()})"
-    parent = path.parent if str(path.parent) else Path(".")
-    if parent.is_dir():
-        try:
-            names = [p.name for p in parent.iterdir() if not p.name.startswith(".")]
-        except OSError:
-            names = []
-        close = difflib.get_close_matches(path.name, names, n=3)
-        if close:
-            message += f"; beside it: {', '.join(close)}"
-    elif str(parent) not in ("", "."):
-        message += f"; the folder {parent} does not exist either"
+    from interp.io import describe_missing
+
+    message = describe_missing(path, what=what)
     return ModelError(
         located(
             message + extra,
