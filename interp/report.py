@@ -986,7 +986,7 @@ def _thesis_reading(
     if baseline not in rows.index or len(rows) < 2:
         return (
             "; ".join(
-                f"{c}: specialization index {r['x']:.3f}, {label} {_pct(r['y'])}"
+                f"{c}: specialization index {r['x']:.4f}, {label} {_pct(r['y'])}"
                 for c, r in rows.iterrows()
             )
             + "."
@@ -999,7 +999,7 @@ def _thesis_reading(
         x_word = verdict(b["x_lo"], b["x_hi"], r["x_lo"], r["x_hi"])
         y_word = (paired or {}).get(name) or verdict(b["y_lo"], b["y_hi"], r["y_lo"], r["y_hi"])
         text = (
-            f"{name}: specialization index {b['x']:.3f} \u2192 {r['x']:.3f}"
+            f"{name}: specialization index {b['x']:.4f} \u2192 {r['x']:.4f}"
             f"{' (' + x_word + ')' if x_word else ''}, {label} "
             f"{_pct(b['y'])} \u2192 {_pct(r['y'])}{' (' + y_word + ')' if y_word else ''}"
         )
