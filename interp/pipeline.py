@@ -311,7 +311,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
     # figures
     figures_dir = Path(config.figures_dir) / config.run
     figures_key = fingerprint(
-        "figures-v5", eval_key, score_key, _report_version(), str(_reference_dir())
+        "figures-v6", eval_key, score_key, _report_version(), str(_reference_dir())
     )
 
     def make_figures(cached):

@@ -27,6 +27,9 @@ EXPOSURE_LABELS = {
 }
 
 
+SMOOTHING_SHARE = 3  # a reward's trailing mean spans a third of its points (GRPO: one pass)
+
+
 def plot_learning_curves(
     curves: Mapping[str, pd.DataFrame],
     *,
@@ -47,7 +50,13 @@ def plot_learning_curves(
     for ax, (name, frame) in zip(axes, curves.items(), strict=True):
         objective = "reward" if frame["reward"].notna().any() else "loss"
         rows = frame[frame[objective].notna()]
-        ax.plot(rows["step"], rows[objective], color=colors[name], lw=1.2)
+        window = max(1, round(len(rows) / SMOOTHING_SHARE))
+        if objective == "reward" and window >= 3:  # each step new facts: noisy, so smoothed
+            ax.plot(rows["step"], rows[objective], color=colors[name], lw=0.8, alpha=0.35)
+            smooth = rows[objective].rolling(window, min_periods=window).mean()
+            ax.plot(rows["step"], smooth, color=colors[name], lw=1.8)
+        else:
+            ax.plot(rows["step"], rows[objective], color=colors[name], lw=1.2)
         ax.set_xlabel("step")
         ax.set_ylabel("mean reward" if objective == "reward" else "training loss")
         ax.set_title(name)
@@ -70,7 +79,11 @@ def plot_learning_curves(
             twin.yaxis.label.set_size(style.FONT + 0.5)
             twin.spines["top"].set_visible(False)
     fig.suptitle(title, fontsize=style.TITLE + 1)
-    style.add_note(fig, "dashed: accuracy on the regime's own training facts (right axis)")
+    style.add_note(
+        fig,
+        "rewards: thick line the trailing mean over a third of the run (GRPO: one pass over its "
+        "facts); dashed: accuracy on the regime's own training facts (right axis)",
+    )
     return fig
 
 
