@@ -27,12 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 INTERP = Path(sys.executable).with_name("interp")
 COMMAND = [str(INTERP), "pipeline", "--preset", "smoke", "--quiet"]
 # moment -> (the stage whose start we wait for, seconds to wait after it starts)
-MOMENTS = {
-    "base": ("base", 8.0),
-    "grpo": ("grpo", 6.0),
-    "evaluate": ("evaluate", 2.0),
-    "score": ("score", 4.0),
-    "figures": ("figures", 2.0),
+MOMENTS = {  # the smoke stages take about: base 7 s, grpo 1 s, evaluate 2 s, score 4 s, figures 50 s
+    "base": ("base", 3.0),
+    "grpo": ("grpo", 0.5),
+    "evaluate": ("evaluate", 0.8),
+    "score": ("score", 2.0),
+    "figures": ("figures", 10.0),
+    "figures-late": ("figures", 40.0),  # while the paper's 7B figures are drawn
 }
 
 
@@ -46,28 +47,30 @@ def run_to_end(folder: Path) -> subprocess.CompletedProcess:
     )
 
 
-def run_and_kill(folder: Path, stage: str, delay: float, sig: int) -> tuple[int, str, bool]:
-    """Start the pipeline, send `sig` `delay` s after `[stage] running`; (code, stderr, hit)."""
+def run_and_kill(folder: Path, stage: str, delay: float, sig: int) -> tuple[int, str, str]:
+    """Start the pipeline, send `sig` `delay` s after `[stage] running`; returns the exit code,
+    stderr and the stage that was running when the signal went ("" if the run ended first)."""
     proc = subprocess.Popen(
         COMMAND, cwd=folder, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)
-    started = None
+    started, running = None, ""
     while proc.poll() is None:
-        if started is None:
-            for _key, _ in selector.select(timeout=0.5):
-                line = proc.stdout.readline()
-                if line.startswith(f"[{stage}] running"):
+        for _key, _ in selector.select(timeout=0.1):
+            line = proc.stdout.readline()
+            if line.endswith("running ...\n"):
+                running = line[1:].split("]")[0]
+                if running == stage and started is None:
                     started = time.monotonic()
-        elif time.monotonic() - started >= delay:
+            elif " done in " in line or "up to date" in line:
+                running = ""
+        if started is not None and time.monotonic() - started >= delay:
             proc.send_signal(sig)
             break
-        else:
-            time.sleep(0.1)
-    hit = proc.poll() is None or started is not None
+    during = running if proc.poll() is None else ""
     _out, err = proc.communicate()
-    return proc.returncode, err, hit and started is not None
+    return proc.returncode, err, during
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -112,11 +115,11 @@ def main(argv: list[str] | None = None) -> int:
             sig = getattr(signal, f"SIG{name}")
             folder = work / f"{moment}-{name.lower()}"
             folder.mkdir(exist_ok=True)
-            code, err, hit = run_and_kill(folder, stage, delay, sig)
+            code, err, during = run_and_kill(folder, stage, delay, sig)
             problems = []
-            if not hit:
-                problems.append(f"the run ended before {stage} ran for {delay} s")
-            if sig == signal.SIGINT and hit:
+            if not during:
+                problems.append(f"no stage was running {delay} s after {stage} started")
+            if sig == signal.SIGINT and during:
                 if code != 130:
                     problems.append(f"SIGINT exit code {code}, not 130")
                 if "Traceback" in err or "interp: interrupted" not in err:
@@ -133,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
                 problems.append(f"{len(differ)} files differ, e.g. {differ[:4]}")
             status = "ok" if not problems else "FAIL: " + "; ".join(problems)
             skipped = [s.split("]")[0][1:] for s in rerun.stdout.splitlines() if "up to date" in s]
-            print(f"{moment:9s} SIG{name:4s} exit {code:4d}; rerun reused {skipped}: {status}")
+            print(
+                f"{moment:9s} SIG{name:4s} during {during or '-':9s} exit {code:4d}; rerun "
+                f"reused {skipped}: {status}"
+            )
             failures += bool(problems)
     print(f"\n{failures} failure(s); runs in {work}")
     return 1 if failures else 0

@@ -13,8 +13,6 @@ SUM) to get exactly the statistics of one process that saw everything.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,7 +219,6 @@ class Accumulator:
         `metadata` (e.g. model and data fingerprints) is stored as JSON and comes back as
         `load_accumulator(path).metadata`.
         """
-        from safetensors.torch import save_file
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -233,15 +230,11 @@ class Accumulator:
             "metadata": json.dumps(dict(metadata or {}), default=str),
         }
         tensors = {name: t.detach().to("cpu").contiguous() for name, t in self.state().items()}
-        handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(handle)
-        try:
-            save_file(tensors, temp, metadata=metadata)
-            os.replace(temp, path)
-        finally:
-            if os.path.exists(temp):
-                os.remove(temp)
-        return path
+        from safetensors.torch import save
+
+        from interp.io import atomic_write_bytes
+
+        return atomic_write_bytes(path, save(tensors, metadata=metadata))
 
 
 class FiringCounts(Accumulator):

@@ -219,8 +219,7 @@ def write_results(results: dict[str, EvalResult], out_dir: str | os.PathLike) ->
         [r.metrics.assign(checkpoint=name) for name, r in results.items()], ignore_index=True
     )
     atomic_write_bytes(out / "metrics.csv", table.to_csv(index=False).encode())
-    table.to_parquet(out / ".metrics.parquet.tmp")
-    os.replace(out / ".metrics.parquet.tmp", out / "metrics.parquet")
+    atomic_write_bytes(out / "metrics.parquet", table.to_parquet())
     atomic_write_bytes(
         out / "checkpoints.json",
         json.dumps({n: r.checkpoint for n, r in results.items()}, indent=2).encode(),
