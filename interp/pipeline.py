@@ -344,6 +344,8 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
         return report
 
     result.report = stage("figures", figures_key, figures_dir, make_figures)
+    for text in result.report.warnings if result.report is not None else ():
+        _say(f"warning: {text}")  # also at the top of index.md
     result.summary = _summary(evaluation_summary, result)
     atomic_write_json(run_dir / "summary.json", result.summary.reset_index().to_dict("records"))
     _say(f"\npipeline {config.run}: {time.perf_counter() - started:.1f} s")

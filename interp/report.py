@@ -46,6 +46,7 @@ class Report:
     tables: dict[str, Path] = field(default_factory=dict)
     summary: pd.DataFrame | None = None
     index: Path | None = None
+    warnings: list[str] = field(default_factory=list)  # also listed at the top of index.md
 
     def moved_to(self, out_dir: str | Path) -> Report:
         """The same report after its folder was renamed to `out_dir`."""
@@ -62,6 +63,7 @@ class Report:
             tables={k: move(v) for k, v in self.tables.items()},
             summary=self.summary,
             index=move(self.index) if self.index is not None else None,
+            warnings=list(self.warnings),
         )
 
 
@@ -700,6 +702,7 @@ def write_report(
         preamble.append(power)
     if found:
         preamble += ["", "## Warnings", "", *[f"- {text}" for text in found]]
+    w.report.warnings = found
     return w.index("Routing reorganization: figures", preamble)
 
 

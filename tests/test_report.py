@@ -228,6 +228,10 @@ def test_every_figure_is_written_and_indexed(report):
     # the flat GRPO curve is named among the warnings, the falling SFT loss is not
     warnings = index.split("## Warnings")[1].split("## Figures")[0]
     assert "grpo: its reward did not improve" in warnings and "sft:" not in warnings
+    # the same lines reach the caller (the pipeline prints them in its log)
+    assert [f"- {text}" for text in report.warnings] == [
+        line for line in warnings.splitlines() if line.startswith("- ")
+    ]
     assert "minimum detectable difference" in index
 
 
