@@ -119,8 +119,23 @@ def _eval(args) -> int:
 
 # --------------------------------------------------------------------------------- score / ablate
 def _analysis_from_args(args):
+    from interp.analysis import analyze
+
+    corpus, heldout, config = _corpus_and_config(args)
+    return analyze(
+        args.checkpoint,
+        corpus,
+        heldout=heldout,
+        config=config,
+        out_dir=args.out,
+        languages=args.languages,
+    )
+
+
+def _corpus_and_config(args):
+    """(corpus, held-out corpus or None, AnalysisConfig) from the shared corpus options."""
     from interp import corpora
-    from interp.analysis import AnalysisConfig, analyze
+    from interp.analysis import AnalysisConfig
     from interp.facts import load_facts
 
     heldout = None
@@ -151,13 +166,57 @@ def _analysis_from_args(args):
         ablation=not getattr(args, "no_ablation", False),
         device=args.device,
     )
-    return analyze(
-        args.checkpoint,
-        corpus,
+    if args.languages:
+        corpus = corpus.subset(args.languages)
+        heldout = heldout.subset(args.languages) if heldout is not None else None
+    return corpus, heldout, config
+
+
+# ------------------------------------------------------------------------------ compare
+def _compare(args) -> int:
+    from interp.comparison import compare_checkpoints, parse_entries
+    from interp.facts import load_facts
+
+    entries = parse_entries(args.entries)
+    if args.baseline is not None and args.baseline not in entries:
+        raise InterpError(
+            f"--baseline {args.baseline!r} is not among the names {list(entries)}. Fix: "
+            "--baseline one of these"
+        )
+    corpus, heldout, config = _corpus_and_config(args)
+    out = Path(args.out or Path("comparisons") / "-vs-".join(entries))
+    report = compare_checkpoints(
+        entries,
+        load_facts(args.facts),
+        out=out,
+        baseline=args.baseline,
+        corpus=corpus,
         heldout=heldout,
-        config=config,
-        out_dir=args.out,
-        languages=args.languages,
+        analysis_config=config,
+        split=args.split,
+        n_boot=args.eval_n_boot,
+        batch_size=args.eval_batch_size,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    _print_report(report)
+    return 0
+
+
+def _report(args) -> int:
+    from interp.comparison import redraw
+
+    _print_report(redraw(args.folder))
+    return 0
+
+
+def _print_report(report) -> None:
+    for text in report.warnings:
+        print(f"warning: {text}")
+    skipped = "".join(f"\n  skipped {name}: {why}" for name, why in report.skipped.items())
+    print(
+        f"{len(report.figures)} figures and {len(report.tables)} tables in {report.out_dir}/ "
+        f"(index with a one-line reading of each: {report.index}){skipped}"
     )
 
 
@@ -212,6 +271,12 @@ def _ablate(args) -> int:
 
 def _add_analysis_arguments(sub) -> None:
     sub.add_argument("checkpoint", help="HF model folder (or hub id)")
+    _add_corpus_options(sub)
+    sub.add_argument("--out", help="analysis folder (default: CHECKPOINT/analysis/<fingerprint>)")
+
+
+def _add_corpus_options(sub) -> None:
+    """The corpus and analysis settings `score`, `ablate` and `compare` share."""
     sub.add_argument(
         "--corpus",
         default="facts",
@@ -258,7 +323,6 @@ def _add_analysis_arguments(sub) -> None:
         help="LAHIS samples per language (0 = skip; paper: 500)",
     )
     sub.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
-    sub.add_argument("--out", help="analysis folder (default: CHECKPOINT/analysis/<fingerprint>)")
 
 
 # --------------------------------------------------------------------------------- pipeline
@@ -417,6 +481,43 @@ def build_parser() -> argparse.ArgumentParser:
         "--units", default="neurons", choices=("neurons", "heads"), help="default: neurons"
     )
     ablate.set_defaults(func=_ablate)
+
+    compare = commands.add_parser(
+        "compare",
+        help="evaluate, analyse and compare any checkpoints: every comparison figure and table",
+        description=(
+            "Evaluate and analyse each checkpoint (cached with it; a hub model's analysis under "
+            "OUT/inputs/), then draw every comparison figure and table with index.md into OUT. "
+            "`interp report OUT` redraws them from what OUT saved."
+        ),
+    )
+    compare.add_argument(
+        "entries",
+        nargs="+",
+        metavar="NAME=PATH",
+        help="checkpoints to compare: a name, '=', a model folder or hub id",
+    )
+    compare.add_argument("--baseline", help="the reference checkpoint (default: the first)")
+    compare.add_argument(
+        "--split", default="test", choices=("train", "validation", "test"), help="evaluated split"
+    )
+    compare.add_argument(
+        "--eval-n-boot", type=int, default=1000, help="evaluation bootstrap resamples (1000)"
+    )
+    compare.add_argument(
+        "--eval-batch-size", type=int, default=16, help="questions per batch (default: 16)"
+    )
+    compare.add_argument("--out", help="report folder (default: comparisons/NAME-vs-NAME...)")
+    compare.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_corpus_options(compare)
+    compare.set_defaults(func=_compare)
+
+    report = commands.add_parser(
+        "report",
+        help="redraw a comparison's figures and tables from what it saved (nothing recomputed)",
+    )
+    report.add_argument("folder", help="the --out folder of `interp compare`")
+    report.set_defaults(func=_report)
 
     pipeline = commands.add_parser(
         "pipeline",
