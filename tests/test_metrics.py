@@ -279,3 +279,23 @@ def test_bad_inputs_are_refused(two_facts):
         M.evaluate(bad, n_boot=0)
     with pytest.raises(DataError, match="unknown metric"):
         M.evaluate(two_facts, metrics=("bleu",))
+
+
+def test_bootstrap_interval_matches_scipy():
+    """The facts bootstrap of one language's accuracy against scipy.stats.bootstrap (percentile
+    method) on the same 0/1 outcomes: the same interval up to resampling noise."""
+    from scipy.stats import bootstrap
+
+    table = random_table(300, ["en"], seed=11, p_correct=0.55)
+    results = M.evaluate(table, n_boot=4000, seed=0)
+    ours = value(results, "accuracy", "en")
+    correct = np.array(
+        [int(np.argmax(s)) == a for s, a in zip(table.scores, table.answer_index, strict=True)],
+        dtype=float,
+    )
+    theirs = bootstrap(
+        (correct,), np.mean, n_resamples=4000, method="percentile", random_state=1
+    ).confidence_interval
+    assert ours.value == pytest.approx(correct.mean())
+    assert ours.ci_low == pytest.approx(theirs.low, abs=0.008)
+    assert ours.ci_high == pytest.approx(theirs.high, abs=0.008)
