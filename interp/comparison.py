@@ -141,7 +141,7 @@ def compare_checkpoints(
             progress=progress,
         )
         analyses[name] = analysis
-        folders[name] = str(Path(analysis.folder).absolute())
+        folders[name] = str(analysis.folder)
     inputs = ComparisonInputs(
         baseline=baseline,
         analyses=analyses,
@@ -186,8 +186,14 @@ def save_inputs(
         out / MANIFEST,
         {
             "baseline": inputs.baseline,
+            # analysis folders relative to `out`: the same file wherever the study lies
             "checkpoints": {
-                name: {"source": sources[name], "analysis": analysis_folders[name]}
+                name: {
+                    "source": sources[name],
+                    "analysis": os.path.relpath(
+                        Path(analysis_folders[name]).absolute(), out.absolute()
+                    ),
+                }
                 for name in names
             },
             "warnings": list(inputs.warnings),
@@ -230,7 +236,7 @@ def load_inputs(out: str | os.PathLike) -> ComparisonInputs:
         if (folder / "curve.parquet").is_file():
             curves[name] = pd.read_parquet(folder / "curve.parquet")
         analysis = folder / "analysis"
-        analyses[name] = load_analysis(analysis if analysis.is_dir() else entry["analysis"])
+        analyses[name] = load_analysis(analysis if analysis.is_dir() else out / entry["analysis"])
     exposure_file = out / INPUTS / "exposure.parquet"
     return ComparisonInputs(
         baseline=baseline,
