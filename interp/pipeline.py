@@ -311,7 +311,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
     # figures
     figures_dir = Path(config.figures_dir) / config.run
     figures_key = fingerprint(
-        "figures-v6", eval_key, score_key, _report_version(), str(_reference_dir())
+        "figures-v7", eval_key, score_key, _report_version(), str(_reference_dir())
     )
 
     def make_figures(cached):
@@ -325,19 +325,28 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
         return report.moved_to(figures_dir)
 
     def _figures(out: Path):
-        from interp.report import write_reference_report, write_report
+        # the same code as `interp compare`: save what the report reads, draw it from that
+        # (so `interp report FIGURES_DIR` redraws it byte for byte)
+        from interp import comparison
+        from interp.report import write_reference_report
 
-        report = write_report(
-            result.analyses,
-            result.evaluations,
-            out,
+        inputs = comparison.ComparisonInputs(
             baseline="base",
+            analyses=result.analyses,
+            evaluations=result.evaluations,
             scores=result.scores,
-            exposure=_heldout_exposure(result.checkpoints.get("base"), facts, split),
-            curves=_curves(result.checkpoints),
-            warnings=_compute_warnings(result.checkpoints),
+            exposure=comparison.heldout_exposure(result.checkpoints.get("base"), facts, split),
+            curves=comparison.learning_curves(result.checkpoints),
+            warnings=comparison.compute_warnings(result.checkpoints),
             n_boot=int(evaluation.get("n_boot", 1000)),
         )
+        comparison.save_inputs(
+            inputs,
+            out,
+            sources={name: str(path) for name, path in result.checkpoints.items()},
+            analysis_folders={name: a.folder for name, a in result.analyses.items()},
+        )
+        report = comparison.redraw(out)
         reference = _reference_dir()
         if reference is not None:  # the paper's 7B results through the same figures
             write_reference_report(out / "paper-7b", reference)
@@ -358,50 +367,6 @@ def _check_devices(config: PipelineConfig) -> None:
     for name in config.regimes:
         check_device(_regime_config(config, REGIME_OF[name]).device, allow_auto=True)
     check_device(_analysis_config(config).device, allow_auto=True)
-
-
-def _heldout_exposure(base, facts, split: str):
-    """The exposure classes of the evaluated items, from what the base model read."""
-    from interp.evaluate.exposure import item_exposure, read_exposure
-
-    table = read_exposure(base) if base is not None and Path(base).is_dir() else None
-    return None if table is None else item_exposure(table, facts.split(split))
-
-
-def _manifests(checkpoints: dict[str, Path]) -> dict[str, dict]:
-    out = {}
-    for name, path in checkpoints.items():
-        manifest = Path(path) / "manifest.json"
-        if manifest.is_file():
-            out[name] = json.loads(manifest.read_text(encoding="utf-8"))
-    return out
-
-
-def _curves(checkpoints: dict[str, Path]) -> dict[str, Any]:
-    """checkpoint -> its learning curve frame, for the checkpoints that recorded one."""
-    from interp.train.curves import LearningCurve
-
-    curves = {}
-    for name, manifest in _manifests(checkpoints).items():
-        curve = LearningCurve.from_manifest(manifest)
-        if curve is not None:
-            curves[name] = curve.frame()
-    return curves
-
-
-def _compute_warnings(checkpoints: dict[str, Path]) -> list[str]:
-    """A line for each checkpoint trained in a precision its machine runs slowly."""
-    from interp.runtime import ComputePlan, slow_precision_warning
-
-    lines = []
-    for name, manifest in _manifests(checkpoints).items():
-        compute = manifest.get("compute")
-        if compute:
-            fields = {k: compute[k] for k in ("device", "dtype", "threads", "reason")}
-            text = slow_precision_warning(ComputePlan(**fields))
-            if text:
-                lines.append(f"{name}: {text}")
-    return lines
 
 
 def _reference_dir():

@@ -82,8 +82,14 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def files(folder: Path) -> dict[str, bytes]:
+    """The report's files (not `inputs/` and `comparison.json`, which name checkpoint folders
+    and their analysis keys, and differ between any two training runs)."""
     return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+        and p.name != "comparison.json"
+        and "inputs" not in p.relative_to(folder).parts
     }
 
 
