@@ -52,3 +52,17 @@ def world():
 
     facts, report = build_world()
     return facts, report
+
+
+def pick_facts(facts, languages, wanted: dict[str, int]):
+    """The first `wanted[split]` facts of each split, restricted to `languages`."""
+    from dataclasses import replace
+
+    from interp.facts import FactSet
+
+    picked, left = [], dict(wanted)
+    for fact in facts:
+        if left.get(fact.split, 0) > 0:
+            left[fact.split] -= 1
+            picked.append(replace(fact, items={c: fact.items[c] for c in languages}))
+    return FactSet(picked, tuple(languages))

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from interp.cli import main
-from interp.facts import FactSet, write_polyfact
+from interp.facts import write_polyfact
 from interp.train.organism import PRESETS, train_organism
 
 LANGS = ("en", "de", "ja", "sw")
@@ -16,13 +16,9 @@ LANGS = ("en", "de", "ja", "sw")
 @pytest.fixture(scope="module")
 def two_organisms(world, tmp_path_factory):
     """Two smoke organisms that differ only in their seed, and the facts they read."""
-    facts, _ = world
-    picked, wanted = [], {"train": 40, "validation": 4, "test": 16}
-    for fact in facts:
-        if wanted.get(fact.split, 0) > 0:
-            wanted[fact.split] -= 1
-            picked.append(replace(fact, items={c: fact.items[c] for c in LANGS}))
-    small = FactSet(picked, LANGS)
+    from conftest import pick_facts
+
+    small = pick_facts(world[0], LANGS, {"train": 40, "validation": 4, "test": 16})
     root = tmp_path_factory.mktemp("compare")
     write_polyfact(small, root / "facts")
     config = PRESETS["smoke"].with_overrides(vocab_size=400, steps=20, n_boot=20, threads=1)

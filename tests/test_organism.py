@@ -32,13 +32,9 @@ ROLE = {"de": "trained", "ja": "trained", "sw": "low", "ko": "unseen"}
 
 @pytest.fixture(scope="module")
 def small_facts(world) -> FactSet:
-    facts, _ = world
-    picked, wanted = [], {"train": 44, "validation": 4, "test": 12}
-    for fact in facts:
-        if wanted.get(fact.split, 0) > 0:
-            wanted[fact.split] -= 1
-            picked.append(replace(fact, items={c: fact.items[c] for c in LANGS}))
-    return FactSet(picked, LANGS)
+    from conftest import pick_facts
+
+    return pick_facts(world[0], LANGS, {"train": 44, "validation": 4, "test": 12})
 
 
 def smoke_config(**changes) -> OrganismConfig:
