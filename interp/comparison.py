@@ -112,6 +112,7 @@ def compare_checkpoints(
     check_device(device, allow_auto=True)
     check_device(analysis_config.device, allow_auto=True)
     checked = {name: Path(check_checkpoint(source)) for name, source in entries.items()}
+    check_same_shape(checked)  # before any work: neuron and head sets must line up
     out = Path(out)
     if corpus is None:
         analysed = [c for c in TRAINED if c in facts.languages] or list(facts.languages)
@@ -268,6 +269,34 @@ def redraw(out: str | os.PathLike, *, formats: Sequence[str] = ("png", "pdf"), d
         warnings=inputs.warnings,
         n_boot=inputs.n_boot,
     )
+
+
+_SHAPE_FIELDS = ("model_type", "num_hidden_layers", "intermediate_size", "num_attention_heads")
+
+
+def check_same_shape(checkpoints: Mapping[str, Path]) -> None:
+    """A DataError naming two local checkpoints whose config.json differ in family or shape:
+    their neurons and heads do not correspond, so no figure could compare them."""
+    shapes = {}
+    for name, path in checkpoints.items():
+        config = Path(path) / "config.json"
+        if config.is_file():  # a hub model is checked by the report, once loaded
+            values = json.loads(config.read_text(encoding="utf-8"))
+            values = values.get("text_config", values)  # multimodal configs nest the LM's
+            shapes[name] = {key: values.get(key) for key in _SHAPE_FIELDS}
+    if not shapes:
+        return
+    first, reference = next(iter(shapes.items()))
+    for name, shape in shapes.items():
+        differ = [
+            f"{k} {reference[k]} vs {shape[k]}" for k in _SHAPE_FIELDS if shape[k] != reference[k]
+        ]
+        if differ:
+            raise DataError(
+                f"{first} and {name} are different models ({', '.join(differ)}): their neurons "
+                "and heads do not correspond. Fix: compare checkpoints of one model (its base "
+                "and its fine-tunes)"
+            )
 
 
 # ---------------------------------------------------------------------------------------------

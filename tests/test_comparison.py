@@ -94,6 +94,24 @@ def test_compare_bad_input(two_organisms, capsys, entries, extra, words, tmp_pat
     assert not out.exists()  # nothing evaluated or written before the error
 
 
+def test_compare_refuses_different_models_before_any_work(two_organisms, capsys, tmp_path):
+    import json
+    import shutil
+
+    root = two_organisms
+    other = tmp_path / "deeper"
+    shutil.copytree(root / "seed1", other, ignore=shutil.ignore_patterns("eval", "analysis"))
+    config = json.loads((other / "config.json").read_text())
+    config["num_hidden_layers"] += 1
+    (other / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "cmp"
+    argv = ["compare", f"a={root / 'seed0'}", f"b={other}", "--out", str(out)]
+    assert main([*argv, "--facts", str(root / "facts")]) == 1
+    err = capsys.readouterr().err
+    assert "a and b are different models (num_hidden_layers 2 vs 3)" in err and "Fix:" in err
+    assert not out.exists() and not (other / "eval").exists()
+
+
 def test_report_of_a_folder_without_a_comparison(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 1
     err = capsys.readouterr().err
