@@ -104,3 +104,35 @@ def test_state_files_round_trip_and_refuse_pickles(tmp_path):
     cut.write_bytes(path.read_bytes()[:40])
     with pytest.raises(DataError, match="cut.safetensors"):
         load_state_file(cut, fix="start over")
+
+
+def test_a_facts_build_killed_mid_write_leaves_nothing_after_the_next_build(tmp_path, capsys):
+    """SIGKILL inside `interp facts build` (after its first file, before the rename): the
+    hidden temporary folder it leaves is removed by the next build, which lands whole."""
+    from interp.cli import main
+
+    out = tmp_path / "world"
+    argv = ["facts", "build", "--languages", "en", "de", "--out", str(out)]
+    code = textwrap.dedent(
+        f"""
+        import os, signal
+        import interp.facts.polyfact as polyfact
+        real, calls = polyfact._jsonl, []
+        def die_on_second(records):
+            calls.append(1)
+            if len(calls) == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(records)
+        polyfact._jsonl = die_on_second
+        from interp.cli import main
+        main({argv!r})
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
+    assert done.returncode == -signal.SIGKILL
+    left = [p.name for p in tmp_path.iterdir()]
+    assert not out.exists() and len(left) == 1 and left[0].endswith(".tmp")  # the leftover
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]
+    assert main(["facts", "validate", str(out)]) == 0
