@@ -155,17 +155,9 @@ def _corpus_and_config(args):
         from interp.languages import TRAINED
 
         args.languages = [code for code in TRAINED if code in corpus.texts] or list(corpus.texts)
-    config = AnalysisConfig(
-        backend=args.backend,
-        seq_len=args.seq_len,
-        token_budget=args.token_budget,
-        batch_size=args.batch_size,
-        n_boot=args.n_boot,
-        n_perm=args.n_perm,
-        lahis_samples=args.lahis_samples,
-        ablation=not getattr(args, "no_ablation", False),
-        device=args.device,
-    )
+    from interp.config import field_changes
+
+    config = AnalysisConfig(**field_changes(args, args.analysis_flags))
     if args.languages:
         corpus = corpus.subset(args.languages)
         heldout = heldout.subset(args.languages) if heldout is not None else None
@@ -297,32 +289,15 @@ def _add_corpus_options(sub) -> None:
     sub.add_argument(
         "--languages", nargs="+", metavar="CODE", help="default: the trained languages present"
     )
-    sub.add_argument(
-        "--backend",
-        default="torch",
-        choices=("torch", "lens", "nnsight"),
-        help="activation backend (default: torch hooks)",
+    from interp.analysis import AnalysisConfig
+    from interp.config import add_field_flags
+
+    settings = sub.add_argument_group(
+        "analysis settings (AnalysisConfig fields; the paper: --seq-len 1024 --token-budget "
+        "2000000 --lahis-samples 500)"
     )
-    sub.add_argument(
-        "--seq-len", type=int, default=128, help="tokens per sequence (default: 128; paper: 1024)"
-    )
-    sub.add_argument(
-        "--token-budget", type=int, default=32768, help="tokens per language (default: 32768)"
-    )
-    sub.add_argument("--batch-size", type=int, default=8)
-    sub.add_argument(
-        "--n-boot", type=int, default=200, help="bootstrap resamples over sequences (default: 200)"
-    )
-    sub.add_argument(
-        "--n-perm", type=int, default=200, help="label permutations for the null (default: 200)"
-    )
-    sub.add_argument(
-        "--lahis-samples",
-        type=int,
-        default=32,
-        help="LAHIS samples per language (0 = skip; paper: 500)",
-    )
-    sub.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
+    names = add_field_flags(settings, AnalysisConfig)
+    sub.set_defaults(analysis_flags=names)
 
 
 # --------------------------------------------------------------------------------- pipeline
@@ -466,9 +441,6 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_analysis_arguments(score)
-    score.add_argument(
-        "--no-ablation", action="store_true", help="skip the dark-diagonal ablations"
-    )
     score.set_defaults(func=_score)
 
     ablate = commands.add_parser(
@@ -529,12 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
             "laptop CPU), paper (Qwen2.5-7B, LoRA; use --dry-run to validate the plan here)."
         ),
     )
-    pipeline.add_argument(
-        "--preset",
-        default="default",
-        choices=("smoke", "default", "paper"),
-        help="default: default",
-    )
+    from interp.config import PRESETS
+
+    pipeline.add_argument("--preset", default="default", choices=PRESETS, help="default: default")
     pipeline.add_argument(
         "--config", help="JSON or TOML file of overrides (unknown keys are an error)"
     )

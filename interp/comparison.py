@@ -312,13 +312,12 @@ def heldout_exposure(base, facts, split: str):
     return None if table is None else item_exposure(table, facts.split(split))
 
 
-def _manifests(checkpoints: Mapping[str, Path]) -> dict[str, dict]:
-    out = {}
-    for name, path in checkpoints.items():
-        manifest = Path(path) / "manifest.json"
-        if manifest.is_file():
-            out[name] = json.loads(manifest.read_text(encoding="utf-8"))
-    return out
+def _manifests(checkpoints: Mapping[str, Path]) -> dict[str, Any]:
+    """checkpoint name -> its `Manifest`, for those that have one."""
+    from interp.train.checkpoints import Manifest
+
+    found = {name: Manifest.find(path) for name, path in checkpoints.items()}
+    return {name: manifest for name, manifest in found.items() if manifest is not None}
 
 
 def learning_curves(checkpoints: Mapping[str, Path]) -> dict[str, Any]:
@@ -339,7 +338,7 @@ def compute_warnings(checkpoints: Mapping[str, Path]) -> list[str]:
 
     lines = []
     for name, manifest in _manifests(checkpoints).items():
-        compute = manifest.get("compute")
+        compute = manifest.compute
         if compute:
             fields = {k: compute[k] for k in ("device", "dtype", "threads", "reason")}
             text = slow_precision_warning(ComputePlan(**fields))

@@ -1,8 +1,13 @@
-"""The pipeline's configuration: one dataclass, presets as instances, a file to override them.
+"""The pipeline's configuration: typed sections, one preset table, a file to override them.
 
     from interp.config import load_config
     config = load_config("default")                      # or "smoke", "paper"
     config = load_config("default", "my_run.json")       # a JSON or TOML file of overrides
+    config.organism.steps, config.grpo.learning_rate     # each section a typed settings object
+
+The sections (`sections()`) are the fixed ones (world, organism, evaluation, analysis) and one
+per registered regime (`interp.train.registry`), so a new regime's settings are checked here
+with no change to this file.
 
 A config file names sections and fields, e.g. (TOML)
 
@@ -22,19 +27,17 @@ an error naming the section, the field and the fix, raised when the config is ma
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import types
 import typing
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from interp.errors import ConfigError
-
-PRESETS = ("smoke", "default", "paper")
-REGIMES = ("cpt", "sft", "grpo", "cpt-grpo")
-REGIME_PARENTS = {"cpt": "base", "sft": "base", "grpo": "base", "cpt-grpo": "cpt"}
 
 
 def check_run_name(run: Any) -> None:
@@ -177,11 +180,153 @@ def _number(text: str) -> Any:
     return text
 
 
+# ---------------------------------------------------------------------------------------------
+# command-line flags from config fields: one flag per plain field, named after it
+
+
+def _flag_kind(kind: Any) -> tuple[Any, str | None] | None:
+    """(argparse type, nargs) for a field annotation a flag can carry, else None."""
+    args = [k for k in typing.get_args(kind) if k is not type(None)]
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and len(args) == 1:
+        kind = args[0]  # X | None: the flag gives an X
+    if kind in (int, float, str, bool):
+        return kind, None
+    if typing.get_origin(kind) is tuple:
+        inner = [k for k in typing.get_args(kind) if k is not Ellipsis]
+        if len(set(inner)) == 1 and inner[0] in (int, float, str):
+            return inner[0], "+"
+    return None
+
+
+_METAVARS = {int: "N", float: "X", str: "TEXT"}
+
+
+def add_field_flags(
+    parser: Any,
+    cls: type,
+    *,
+    skip: tuple[str, ...] = (),
+    aliases: dict[str, str] | None = None,
+    example: Any = None,
+) -> list[str]:
+    """Add `--field-name` for every plain field of the dataclass `cls` (numbers, strings,
+    booleans, lists of them) not in `skip`; the help names the value of `example` (default:
+    the class's defaults). Every flag defaults to None (not given); `field_changes` reads
+    them back. Returns the field names given flags."""
+    kinds = _field_types(cls)
+    example = example if example is not None else cls()
+    added = []
+    for f in fields(cls):
+        flag = _flag_kind(kinds[f.name])
+        if f.name in skip or flag is None:
+            continue
+        kind, nargs = flag
+        names = ["--" + f.name.replace("_", "-")]
+        if aliases and f.name in aliases:
+            names.append(aliases[f.name])
+        value = getattr(example, f.name)
+        shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
+        options: dict[str, Any] = {"dest": f.name, "default": None}
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options.update(type=kind, nargs=nargs, metavar=_METAVARS[kind])
+        parser.add_argument(*names, help=f"default: {shown}", **options)
+        added.append(f.name)
+    return added
+
+
+def field_changes(args: Any, names: list[str]) -> dict[str, Any]:
+    """The fields whose flags were given, as config changes (lists become tuples)."""
+    values = {name: getattr(args, name, None) for name in names}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if v is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# the config sections: one entry each; every registered regime adds its own
+
+
+@dataclass(frozen=True)
+class Section:
+    """One config section: its settings class and how a preset and given fields make it."""
+
+    name: str
+    config: Any  # the class, or "module:Class" imported when first used
+    build: Callable[[type, str, dict[str, Any]], Any]
+
+    def config_class(self) -> type:
+        from interp.train.registry import _resolve
+
+        return _resolve(self.config)
+
+    def settings(self, preset: str, values: dict[str, Any]) -> Any:
+        cls = self.config_class()
+        return self.build(cls, preset, _tuples(cls, values))
+
+
+def _tuples(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """Lists from JSON/TOML become tuples where the field is a tuple."""
+    kinds = _field_types(cls)
+    return {
+        key: tuple(value)
+        if isinstance(value, list)
+        and typing.get_origin(kinds.get(key)) in (tuple, types.UnionType)
+        and _matches(tuple(value), kinds[key])
+        else value
+        for key, value in values.items()
+    }
+
+
+def _plain(cls: type, preset: str, values: dict[str, Any]) -> Any:
+    return cls(**values)
+
+
+def _organism(cls: type, preset: str, values: dict[str, Any]) -> Any:
+    from dataclasses import replace
+
+    from interp.train.organism import PRESETS as ORGANISM_PRESETS
+
+    base = ORGANISM_PRESETS.get(preset, ORGANISM_PRESETS["default"])
+    return replace(base, **values)  # None is a value here (eval_split=None)
+
+
+def _regime(cls: type, preset: str, values: dict[str, Any]) -> Any:
+    return cls.preset(preset, **values)
+
+
+_FIXED_SECTIONS = (
+    Section("world", "interp.facts.world:WorldConfig", _plain),
+    Section("organism", "interp.train.organism:OrganismConfig", _organism),
+    Section("evaluation", "interp.config:EvaluationConfig", _plain),
+    Section("analysis", "interp.analysis:AnalysisConfig", _plain),
+)
+
+
+def sections() -> dict[str, Section]:
+    """Every config section: the fixed ones and one per registered regime."""
+    from interp.train.registry import config_sections
+
+    out = {section.name: section for section in _FIXED_SECTIONS}
+    for name, regime in config_sections().items():
+        out[name] = Section(name, regime.config, _regime)
+    return out
+
+
+def _default_regimes() -> tuple[str, ...]:
+    from interp.train.registry import regime_names
+
+    return regime_names()
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Everything `interp pipeline` runs. Sections are plain dicts of field overrides for the
-    stage's own config class (OrganismConfig, CPTRegime, SFTRegime, GRPORegime, AnalysisConfig),
-    applied on top of that class's preset of the same name."""
+    """Everything `interp pipeline` runs.
+
+    `overrides` holds each section's fields as given (by the preset table, a file, the
+    caller); the section itself is a typed settings object, `config.organism`,
+    `config.cpt`, `config.evaluation`, ...: its class's preset of this config's preset,
+    updated by those fields, checked when the config is made.
+    """
 
     preset: str = "default"
     run: str = "default"
@@ -191,19 +336,13 @@ class PipelineConfig:
     # the base model: None trains the organism; a local folder or hub id uses that model
     base_model: str | None = None
     facts: str | None = None  # a PolyFact path; None builds the offline world
-    regimes: tuple[str, ...] = REGIMES
-    world: dict = field(default_factory=dict)  # WorldConfig fields (languages, relations, seed)
-    organism: dict = field(default_factory=dict)
-    cpt: dict = field(default_factory=dict)
-    sft: dict = field(default_factory=dict)
-    grpo: dict = field(default_factory=dict)
-    evaluation: dict = field(
-        default_factory=lambda: {"n_boot": 1000, "batch_size": 64, "split": "test"}
-    )
-    analysis: dict = field(default_factory=dict)
+    regimes: tuple[str, ...] = field(default_factory=_default_regimes)
     accelerate_config: str | None = None  # for the paper preset on several GPUs
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self):
+        from interp.train.registry import BASE, REGIMES
+
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}. Fix: one of {', '.join(PRESETS)}")
         if not isinstance(self.regimes, list | tuple) or not all(
@@ -219,8 +358,8 @@ class PipelineConfig:
         object.__setattr__(self, "regimes", tuple(self.regimes))
         check_run_name(self.run)
         for name in self.regimes:
-            parent = REGIME_PARENTS[name]
-            if parent != "base" and parent not in self.regimes:
+            parent = REGIMES[name].parent
+            if parent != BASE and parent not in self.regimes:
                 raise ConfigError(
                     f"regimes: {name!r} starts from {parent!r}, which this run does not train. "
                     f"Fix: add {parent!r} to regimes (or drop {name!r})"
@@ -230,38 +369,42 @@ class PipelineConfig:
             problems += check_types({key: str}, {key: getattr(self, key)}, "pipeline config")
         for key in ("base_model", "facts", "accelerate_config"):
             problems += check_types({key: str | None}, {key: getattr(self, key)}, "pipeline config")
-        for section, cls in _stage_classes().items():
-            values = getattr(self, section)
-            if isinstance(values, dict):
-                problems += check_types(_field_types(cls), values, section)
+        known = sections()
+        for name, values in self.overrides.items():
+            if name in known and isinstance(values, dict):
+                problems += check_types(_field_types(known[name].config_class()), values, name)
         if problems:
             raise ConfigError("; ".join(problems))
-        for section in _stage_classes():
-            self.stage_settings(section)  # each class's own ranges and names, checked now
+        built = {
+            name: section.settings(self.preset, dict(self.overrides.get(name) or {}))
+            for name, section in known.items()
+        }  # each class's own ranges, checked now
+        object.__setattr__(self, "_settings", built)
+
+    def __getattr__(self, name: str) -> Any:
+        settings = self.__dict__.get("_settings")
+        if settings is not None and name in settings:
+            return settings[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute or section {name!r}")
 
     def stage_settings(self, section: str) -> Any:
-        """The config object of one section (`world`, `organism`, `cpt`, `sft`, `grpo`,
-        `analysis`, `evaluation`): its class's preset of this config's preset, updated by
-        the section's fields."""
-        from dataclasses import replace
+        """The typed settings of one section (`world`, `organism`, `evaluation`, `analysis`,
+        or a regime's: `cpt`, `sft`, `grpo`, ...)."""
+        if section not in self._settings:
+            raise ConfigError(f"no config section {section!r}. Known: {', '.join(self._settings)}")
+        return self._settings[section]
 
-        values = dict(getattr(self, section))
-        cls = _stage_classes()[section]
-        if section in ("cpt", "sft", "grpo"):
-            return cls.preset(self.preset, **values)
-        if section == "organism":
-            from interp.train.organism import PRESETS as ORGANISM_PRESETS
+    def regime_settings(self, regime: str) -> Any:
+        """The settings a pipeline regime trains with (cpt-grpo: the grpo section)."""
+        from interp.train.registry import get_regime
 
-            base = ORGANISM_PRESETS.get(self.preset, ORGANISM_PRESETS["default"])
-            return replace(base, **values)  # None is a value here (eval_split=None)
-        if section in ("world", "evaluation"):
-            for name in ("languages", "relations", "split_fractions"):
-                if isinstance(values.get(name), list):
-                    values[name] = tuple(values[name])
-        return cls(**values)
+        return self.stage_settings(get_regime(regime).section)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The config as a file would write it: top-level keys and one table per section."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "overrides"}
+        values["regimes"] = list(self.regimes)
+        return {**values, **{k: dict(v) for k, v in self.overrides.items()}}
 
     def accelerate_config_path(self) -> str | None:
         """The accelerate file, relative to the working folder or else to this checkout."""
@@ -275,44 +418,26 @@ class PipelineConfig:
         return str(path)
 
 
-def _preset_values(name: str) -> dict[str, Any]:
-    if name == "smoke":  # about a minute on 2 cores: every stage, tiny sizes (tests use it)
-        return {
-            "preset": "smoke",
-            "run": "smoke",
-            "world": {
-                "languages": ["en", "de", "ja", "sw"],
-                "relations": ["currency", "continent"],
-            },
-            "organism": {"eval_split": None},
-            "evaluation": {"n_boot": 100, "batch_size": 64, "split": "test"},
-            "analysis": {
-                "seq_len": 32,
-                "token_budget": 1024,
-                "n_boot": 20,
-                "n_perm": 20,
-                "lahis_samples": 2,
-                "lahis_max_length": 32,
-                "ablation_tokens": 512,
-            },
-        }
-    if name == "paper":
-        return {
-            "preset": "paper",
-            "run": "paper",
-            "base_model": "Qwen/Qwen2.5-7B",
-            "evaluation": {"n_boot": 1000, "batch_size": 16, "split": "test"},
-            "analysis": {
-                "seq_len": 1024,
-                "token_budget": 2_000_000,
-                "lahis_samples": 500,
-                "lahis_max_length": 512,
-                "batch_size": 4,
-            },
-            "accelerate_config": "configs/accelerate/deepspeed_zero3.yaml",
-        }
-    return {
-        "preset": "default",
+# The presets, in one table: top-level keys and section fields over each class's own preset
+# of the same name (OrganismConfig, CPTRegime, ... keep their smoke/default/paper values).
+PRESET_VALUES: dict[str, dict[str, Any]] = {
+    # about a minute on 2 cores: every stage, tiny sizes (tests use it)
+    "smoke": {
+        "run": "smoke",
+        "world": {"languages": ["en", "de", "ja", "sw"], "relations": ["currency", "continent"]},
+        "organism": {"eval_split": None},
+        "evaluation": {"n_boot": 100, "batch_size": 64, "split": "test"},
+        "analysis": {
+            "seq_len": 32,
+            "token_budget": 1024,
+            "n_boot": 20,
+            "n_perm": 20,
+            "lahis_samples": 2,
+            "lahis_max_length": 32,
+            "ablation_tokens": 512,
+        },
+    },
+    "default": {
         "run": "default",
         # 35% of the facts held out (about 370): enough for a 3-point minimum detectable
         # difference in English-anchored consistency (the report states the one measured)
@@ -321,7 +446,24 @@ def _preset_values(name: str) -> dict[str, Any]:
         # 512 held-out tokens per language for each of the 25 dark-diagonal conditions: the
         # ablations are otherwise three quarters of the scoring time
         "analysis": {"batch_size": 32, "ablation_tokens": 512},
-    }
+    },
+    # Qwen2.5-7B with LoRA; the paper's analysis scale: 1024-token sequences, about 2M tokens
+    # per language, 500 LAHIS samples of 512 tokens
+    "paper": {
+        "run": "paper",
+        "base_model": "Qwen/Qwen2.5-7B",
+        "evaluation": {"n_boot": 1000, "batch_size": 16, "split": "test"},
+        "analysis": {
+            "seq_len": 1024,
+            "token_budget": 2_000_000,
+            "lahis_samples": 500,
+            "lahis_max_length": 512,
+            "batch_size": 4,
+        },
+        "accelerate_config": "configs/accelerate/deepspeed_zero3.yaml",
+    },
+}
+PRESETS = tuple(PRESET_VALUES)
 
 
 def _read_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -356,42 +498,21 @@ def _read_file(path: str | os.PathLike) -> dict[str, Any]:
     return values
 
 
-def _stage_classes() -> dict[str, type]:
-    """Each config section's class (its fields, types and ranges)."""
-    from interp.analysis import AnalysisConfig
-    from interp.facts.world import WorldConfig
-    from interp.train.cpt import CPTRegime
-    from interp.train.grpo import GRPORegime
-    from interp.train.organism import OrganismConfig
-    from interp.train.sft import SFTRegime
-
-    return {
-        "world": WorldConfig,
-        "organism": OrganismConfig,
-        "cpt": CPTRegime,
-        "sft": SFTRegime,
-        "grpo": GRPORegime,
-        "analysis": AnalysisConfig,
-        "evaluation": EvaluationConfig,
-    }
-
-
-def _stage_fields() -> dict[str, set[str]]:
-    """The known fields of each section, from the stage config classes themselves."""
-    return {name: {f.name for f in fields(cls)} for name, cls in _stage_classes().items()}
-
-
 def check_keys(values: dict[str, Any], *, source: str) -> None:
     """Unknown top-level keys or section fields -> one error naming all of them, with the
     known keys of the places where they were found."""
-    top = {f.name for f in fields(PipelineConfig)}
-    sections = _stage_fields()
+    known_sections = sections()
+    section_fields = {
+        name: {f.name for f in fields(section.config_class())}
+        for name, section in known_sections.items()
+    }
+    top = {f.name for f in fields(PipelineConfig) if f.name != "overrides"} | set(known_sections)
     problems, known = [], []
     unknown_top = [k for k in values if k not in top]
     if unknown_top:
         problems.append(f"unknown key(s) {', '.join(repr(k) for k in unknown_top)}")
         known.append(f"top-level keys: {', '.join(sorted(top))}")
-    for section, names in sections.items():
+    for section, names in section_fields.items():
         given = values.get(section) or {}
         if not isinstance(given, dict):
             problems.append(f"'{section}' must be a table of fields, not {given!r}")
@@ -423,15 +544,18 @@ def load_config(
     """The preset, updated by the file at `path` (JSON or TOML), then by `overrides`."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}. Fix: one of {', '.join(PRESETS)}")
-    values = _preset_values(preset)
+    values = {"preset": preset, **PRESET_VALUES[preset]}
     if path is not None:
         from_file = _read_file(path)
         check_keys(from_file, source=str(path))
         values = _merge(values, from_file)
     values = _merge(values, {k: v for k, v in overrides.items() if v is not None})
     check_keys(values, source="pipeline config")
+    known = sections()
+    given = {k: v for k, v in values.items() if k not in known}
+    given["overrides"] = {k: v for k, v in values.items() if k in known}
     try:
-        return PipelineConfig(**values)
+        return PipelineConfig(**given)
     except ConfigError as err:
         if path is None:
             raise

@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from interp.config import REGIME_PARENTS as PARENT
 from interp.config import PipelineConfig
-from interp.errors import InterpError
 from interp.io import atomic_write_json, fingerprint
 from interp.languages import TRAINED
+from interp.train.registry import get_regime
 
-STAGES = ("facts", "base", "cpt", "sft", "grpo", "cpt-grpo", "evaluate", "score", "figures")
-REGIME_OF = {"cpt": "cpt", "sft": "sft", "grpo": "grpo", "cpt-grpo": "grpo"}
+
+def stages(config: PipelineConfig) -> tuple[str, ...]:
+    """The stages of a run, in order: its regimes between the base and the evaluation."""
+    return ("facts", "base", *config.regimes, "evaluate", "score", "figures")
 
 
 @dataclass
@@ -104,22 +105,16 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _regime_config(config: PipelineConfig, regime: str):
-    return config.stage_settings(regime)
-
-
-def _organism_config(config: PipelineConfig):
-    return config.stage_settings("organism")
-
-
-def _analysis_config(config: PipelineConfig):
-    return config.stage_settings("analysis")
-
-
 def plan(config: PipelineConfig) -> list[dict[str, Any]]:
     """What each stage would run, with its settings, without loading any model."""
+    from dataclasses import asdict
+
     stages = [
-        {"stage": "facts", "source": config.facts or "offline world", "settings": config.world}
+        {
+            "stage": "facts",
+            "source": config.facts or "offline world",
+            "settings": asdict(config.world),
+        }
     ]
     if config.base_model:
         stages.append({"stage": "base", "model": config.base_model, "training": "none (given)"})
@@ -128,14 +123,22 @@ def plan(config: PipelineConfig) -> list[dict[str, Any]]:
             {
                 "stage": "base",
                 "training": "organism",
-                "settings": _organism_config(config).to_dict(),
+                "settings": config.organism.to_dict(),
             }
         )
     for name in config.regimes:
-        regime = _regime_config(config, REGIME_OF[name])
-        stages.append({"stage": name, "parent": PARENT[name], "settings": regime.to_dict()})
-    stages.append({"stage": "evaluate", "settings": config.evaluation})
-    stages.append({"stage": "score", "settings": _analysis_config(config).identity()})
+        regime = get_regime(name)
+        stages.append(
+            {
+                "stage": name,
+                "regime": regime.method().name,
+                "parent": regime.parent,
+                "help": regime.help,
+                "settings": config.regime_settings(name).to_dict(),
+            }
+        )
+    stages.append({"stage": "evaluate", "settings": asdict(config.evaluation)})
+    stages.append({"stage": "score", "settings": config.analysis.identity()})
     stages.append({"stage": "figures", "out": str(Path(config.figures_dir) / config.run)})
     return stages
 
@@ -144,7 +147,6 @@ def dry_run(config: PipelineConfig) -> dict[str, Any]:
     """Validate the whole plan here, without weights: configs, data, LoRA targets against the
     model's shape, the accelerate file, GRPO batch layout."""
     from interp.facts import load_facts
-    from interp.train.grpo import grpo_plan
     from interp.train.regimes import dry_run as regime_dry_run
 
     stages = plan(config)  # every stage's settings first: cheap, and no data read yet
@@ -157,13 +159,14 @@ def dry_run(config: PipelineConfig) -> dict[str, Any]:
         "checks": {},
     }
     for name in config.regimes:
-        regime = REGIME_OF[name]
-        settings = _regime_config(config, regime)
-        if regime == "grpo":
-            report["checks"][name] = grpo_plan(facts, settings)
+        regime = get_regime(name)
+        settings = config.regime_settings(name)
+        check = regime.plan_function()
+        if check is not None:
+            report["checks"][name] = check(facts, settings)
         elif config.base_model:
             report["checks"][name] = regime_dry_run(
-                regime,
+                regime.method().name,
                 config.base_model,
                 facts,
                 settings,
@@ -177,7 +180,7 @@ def dry_run(config: PipelineConfig) -> dict[str, Any]:
 def _build_world(config: PipelineConfig):
     from interp.facts import build_world
 
-    facts, _ = build_world(config.stage_settings("world"))
+    facts, _ = build_world(config.world)
     return facts
 
 
@@ -219,7 +222,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
     else:
         from interp.facts.world import _source_versions
 
-        facts_key = fingerprint("world", config.world, _source_versions())
+        facts_key = fingerprint("world", config.overrides.get("world", {}), _source_versions())
 
     def make_facts(cached):
         if not cached:
@@ -239,7 +242,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
     else:
         from interp.train.organism import train_organism
 
-        organism = _organism_config(config)
+        organism = config.organism
         base = checkpoints_root / "base"
         keys["base"] = fingerprint("base", facts_key, organism.to_dict())
 
@@ -252,28 +255,37 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
 
     # regimes
     for name in config.regimes:
-        regime = REGIME_OF[name]
-        settings = _regime_config(config, regime)
-        parent = result.checkpoints[PARENT[name]]  # the config checked it is trained first
+        regime = get_regime(name)
+        settings = config.regime_settings(name)
+        parent = result.checkpoints[regime.parent]  # the config checked it is trained first
         out = checkpoints_root / name
-        keys[name] = fingerprint(name, keys[PARENT[name]], facts_key, settings.to_dict())
+        keys[name] = fingerprint(name, keys[regime.parent], facts_key, settings.to_dict())
 
         def make_regime(cached, regime=regime, parent=parent, out=out, settings=settings):
             if not cached:
-                _train(regime, parent, facts, out, settings)
+                train = regime.train_function()
+                train(parent, facts, out, settings, overwrite=out.exists())
             return out
 
         result.checkpoints[name] = stage(name, keys[name], out, make_regime)
 
     # evaluation (each checkpoint caches its own results; this stage only gathers them)
-    evaluation = dict(config.evaluation)
-    split = evaluation.pop("split", "test")
-    eval_key = fingerprint("evaluate", {n: keys[n] for n in result.checkpoints}, config.evaluation)
+    evaluation = config.evaluation
+    split = evaluation.split
+    eval_key = fingerprint(
+        "evaluate", {n: keys[n] for n in result.checkpoints}, _evaluation_identity(evaluation)
+    )
 
     def make_evaluations(cached):
         for name, checkpoint in result.checkpoints.items():
             out = evaluate_checkpoint(
-                checkpoint, facts, split=split, progress=progress and not cached, **evaluation
+                checkpoint,
+                facts,
+                split=split,
+                languages=evaluation.languages,
+                batch_size=evaluation.batch_size,
+                n_boot=evaluation.n_boot,
+                progress=progress and not cached,
             )
             result.evaluations[name] = out.metrics
             result.scores[name] = out.scores
@@ -286,7 +298,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
     evaluation_summary = stage("evaluate", eval_key, run_dir / "evaluation.json", make_evaluations)
 
     # specialization scores
-    analysis_config = _analysis_config(config)
+    analysis_config = config.analysis
     score_key = fingerprint(
         "score", {n: keys[n] for n in result.checkpoints}, analysis_config.identity()
     )
@@ -338,7 +350,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
             exposure=comparison.heldout_exposure(result.checkpoints.get("base"), facts, split),
             curves=comparison.learning_curves(result.checkpoints),
             warnings=comparison.compute_warnings(result.checkpoints),
-            n_boot=int(evaluation.get("n_boot", 1000)),
+            n_boot=evaluation.n_boot,
         )
         comparison.save_inputs(
             inputs,
@@ -365,8 +377,17 @@ def _check_devices(config: PipelineConfig) -> None:
     from interp.models.loading import check_device
 
     for name in config.regimes:
-        check_device(_regime_config(config, REGIME_OF[name]).device, allow_auto=True)
-    check_device(_analysis_config(config).device, allow_auto=True)
+        check_device(config.regime_settings(name).device, allow_auto=True)
+    check_device(config.analysis.device, allow_auto=True)
+
+
+def _evaluation_identity(evaluation) -> dict[str, Any]:
+    """The evaluation settings that change results (the batch size does not)."""
+    from dataclasses import asdict
+
+    values = asdict(evaluation)
+    values.pop("batch_size")
+    return values
 
 
 def _reference_dir():
@@ -384,22 +405,6 @@ def _report_version() -> str:
     from interp import __version__
 
     return __version__
-
-
-def _train(regime: str, parent: Path, facts, out: Path, settings) -> Path:
-    if regime == "cpt":
-        from interp.train.cpt import train_cpt
-
-        return train_cpt(parent, facts, out, settings, overwrite=out.exists())
-    if regime == "sft":
-        from interp.train.sft import train_sft
-
-        return train_sft(parent, facts, out, settings, overwrite=out.exists())
-    if regime == "grpo":
-        from interp.train.grpo import train_grpo
-
-        return train_grpo(parent, facts, out, settings, overwrite=out.exists())
-    raise InterpError(f"unknown regime {regime!r}")
 
 
 def _summary(evaluation_summary, result: PipelineResult):

@@ -97,7 +97,7 @@ def test_config_file_encoding(empty_dir, capsys):
     bom.write_bytes(b"\xef\xbb\xbf" + _json({"organism": {"steps": 3}}).encode())
     from interp.config import load_config
 
-    assert load_config("smoke", bom).organism["steps"] == 3
+    assert load_config("smoke", bom).organism.steps == 3
 
 
 # name -> (argv, exit code, words)

@@ -112,7 +112,8 @@ def test_config_errors_name_the_keys(tmp_path):
     toml.write_text('run = "mine"\n[organism]\nsteps = 7\n')
     config = load_config("default", toml)
     # the file's field joins the preset's own (the default evaluates the base in its stage)
-    assert config.run == "mine" and config.organism == {"eval_split": None, "steps": 7}
+    assert config.run == "mine" and config.overrides["organism"] == {"eval_split": None, "steps": 7}
+    assert config.organism.steps == 7 and config.organism.eval_split is None  # typed section
     with pytest.raises(ConfigError, match="unknown preset"):
         load_config("huge")
     with pytest.raises(ConfigError, match="no such config file"):

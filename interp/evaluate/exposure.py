@@ -16,7 +16,6 @@ English items are always `exposed`.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,22 +34,16 @@ _MAX_PARENTS = 32  # a manifest chain longer than this is a loop
 def find_exposure(checkpoint: str | os.PathLike) -> Path | None:
     """The exposure file of `checkpoint` or of the nearest ancestor that has one (following
     `parent.path` in the manifests); None for models with no recorded pretraining."""
-    from interp.train.checkpoints import MANIFEST
+    from interp.train.checkpoints import Manifest
 
     path = Path(checkpoint)
     for _ in range(_MAX_PARENTS):
         if (path / EXPOSURE_FILE).is_file():
             return path / EXPOSURE_FILE
-        manifest = path / MANIFEST
-        if not manifest.is_file():
+        manifest = Manifest.find(path)
+        if manifest is None or manifest.parent is None:
             return None
-        try:
-            parent = json.loads(manifest.read_text(encoding="utf-8")).get("parent")
-        except (OSError, ValueError):
-            return None
-        if not isinstance(parent, dict) or not parent.get("path"):
-            return None
-        path = Path(parent["path"])
+        path = Path(manifest.parent)
     return None
 
 

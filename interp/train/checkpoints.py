@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,61 @@ def check_output(out_dir: str | os.PathLike, *, overwrite: bool) -> Path:
             f"{out} already exists. Fix: pass --overwrite to replace it, or choose another run/name"
         )
     return out
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What every trained checkpoint records, the organism and each regime alike, typed.
+
+    kind: "organism" or the regime (cpt, sft, grpo, ...). parent: the parent checkpoint's
+    path (None: trained from scratch). final_loss: the last logged training loss.
+    learning_curve: rows of step, loss, reward, train_accuracy. compute: the precision,
+    threads and device it trained with. `raw` keeps every key the file has.
+    """
+
+    kind: str
+    parent: str | None
+    data_fingerprint: str | None
+    config: dict[str, Any]
+    seed: int | None
+    steps: int | None
+    wall_time_s: float | None
+    final_loss: float | None
+    learning_curve: list[dict[str, Any]]
+    compute: dict[str, Any] | None
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Manifest:
+        parent = values.get("parent")
+        if isinstance(parent, dict):
+            parent = parent.get("path")
+        return cls(
+            kind=str(values.get("kind") or values.get("regime") or "unknown"),
+            parent=str(parent) if parent else None,
+            data_fingerprint=values.get("data_fingerprint"),
+            config=dict(values.get("config") or {}),
+            seed=values.get("seed"),
+            steps=values.get("steps"),
+            wall_time_s=values.get("wall_time_s"),
+            final_loss=values.get("final_loss"),
+            learning_curve=list(values.get("learning_curve") or []),
+            compute=values.get("compute") or None,
+            raw=dict(values),
+        )
+
+    @classmethod
+    def find(cls, checkpoint: str | os.PathLike) -> Manifest | None:
+        """The manifest of a checkpoint folder; None where there is none (a plain HF model)
+        or it cannot be read (a damaged one is then treated as absent, never trusted)."""
+        path = Path(checkpoint) / MANIFEST
+        if not path.is_file():
+            return None
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return cls.from_dict(values) if isinstance(values, dict) else None
 
 
 def read_manifest(checkpoint: str | os.PathLike) -> dict[str, Any]:
@@ -109,6 +165,7 @@ def save_checkpoint(
     import shutil
 
     out = Path(out_dir)
+    Manifest.from_dict(manifest)  # the shared keys read back (kind, parent, steps, ...)
     full = {
         "name": out.name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -1,14 +1,13 @@
 """The `interp train ...` command group: one subcommand per training regime.
 
-`add_train_commands(subparsers)` adds the group to the main parser. Each regime is a
-function in `REGIMES` that adds its own subcommand, so a new regime is one function and one
-entry. Heavy imports happen inside the command functions, so `--help` stays instant.
+`add_train_commands(subparsers)` adds the group to the main parser: the organism, and one
+subcommand per regime of the registry (`interp.train.registry`), whose flags are its config
+class's fields. Trainers are imported when a command runs.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
 DEFAULT_CHECKPOINTS = "checkpoints"
@@ -116,48 +115,31 @@ def add_organism_command(commands) -> None:
 
 
 # ------------------------------------------------------------------------------- regimes
-def _regime_class(name: str):
-    from interp.train.cpt import CPTRegime
-    from interp.train.grpo import GRPORegime
-    from interp.train.sft import SFTRegime
-
-    return {"cpt": CPTRegime, "sft": SFTRegime, "grpo": GRPORegime}[name]
+# Every plain field of a regime's config class is a flag (`--learning-rate`, `--max-steps`,
+# `--target`, ...), so a regime or a field added to the registry appears here unchanged.
+_ALIASES = {"max_steps": "--steps", "learning_rate": "--lr"}
+_OWN_FLAGS = ("lora",)  # nested settings: --lora, --lora-r, --lora-alpha below
 
 
 def train_regime_main(args: argparse.Namespace) -> int:
-    """`interp train cpt|sft|grpo`: fine-tune a parent checkpoint and write OUT/RUN/NAME."""
+    """`interp train REGIME`: fine-tune a parent checkpoint and write OUT/RUN/NAME."""
     import json
 
+    from interp.config import field_changes
     from interp.train.checkpoints import read_manifest
+    from interp.train.registry import get_regime
 
-    changes = {
-        "max_steps": args.steps,
-        "learning_rate": args.lr,
-        "seed": args.seed,
-        "threads": args.threads,
-        "device": args.device,
-    }
+    regime = get_regime(args.regime)
+    changes = field_changes(args, args.field_flags)
     if args.lora:
         changes["lora"] = {"enabled": True, "r": args.lora_r, "alpha": args.lora_alpha}
-    for name in ("target", "reward", "num_generations", "prompt_format"):
-        if getattr(args, name, None) is not None:
-            changes[name] = getattr(args, name)
-    if getattr(args, "all_correct_bonus", None) is not None:
-        from interp.train.rewards import PAPER
-
-        changes["reward_config"] = {**PAPER.__dict__, "all_correct_bonus": args.all_correct_bonus}
-    config = _regime_class(args.regime).preset(
-        args.preset, **{k: v for k, v in changes.items() if v is not None}
-    )
+    if regime.options is not None:
+        changes.update(regime.options(args))
+    config = regime.settings(args.preset, **changes)
     facts = _load_facts(args.facts)
     parent = Path(args.parent) if args.parent else Path(args.out) / args.run / "base"
-    out = Path(args.out) / args.run / (args.name or args.regime)
-    if args.regime == "cpt":
-        from interp.train.cpt import train_cpt as train
-    elif args.regime == "sft":
-        from interp.train.sft import train_sft as train
-    else:
-        from interp.train.grpo import train_grpo as train
+    out = Path(args.out) / args.run / (args.name or regime.name)
+    train = regime.train_function()
     checkpoint = train(
         parent, facts, out, config, overwrite=args.overwrite, resume=not args.no_resume
     )
@@ -175,80 +157,60 @@ def train_regime_main(args: argparse.Namespace) -> int:
     return 0
 
 
-_REGIME_TEXT = {
-    "cpt": "light continual pretraining on parallel 'xx: sentence' text of the facts",
-    "sft": "supervised fine-tuning: question + options A-D, target = the letter (or the answer)",
-    "grpo": "GRPO with the paper's joint cross-lingual reward (one rollout = every language)",
-}
+def add_regime_command(commands, regime) -> None:
+    """`interp train NAME` for one registry entry: common flags, one flag per config field."""
+    from interp.config import PRESETS, add_field_flags
 
-
-def _add_regime_command(commands, regime: str) -> None:
     parser = commands.add_parser(
-        regime, help=_REGIME_TEXT[regime], description=_REGIME_TEXT[regime] + "."
+        regime.name,
+        help=regime.help,
+        description=regime.help[0].upper() + regime.help[1:] + ". Flags not given take the "
+        "preset's values (shown: the default preset's).",
     )
-    parser.set_defaults(func=train_regime_main, regime=regime)
     parser.add_argument("--parent", help="checkpoint to start from (default: OUT/RUN/base)")
-    parser.add_argument("--name", help=f"checkpoint name under OUT/RUN (default: {regime})")
+    parser.add_argument("--name", help=f"checkpoint name under OUT/RUN (default: {regime.name})")
     parser.add_argument(
         "--preset",
         default="default",
-        choices=("smoke", "default", "paper"),
-        help="smoke: seconds; default: the organism on a CPU; paper: the paper's 7B settings with LoRA",
+        choices=PRESETS,
+        help="smoke: seconds; default: the organism on a CPU; paper: the paper's 7B settings "
+        "with LoRA",
     )
     _add_common_output(parser, default_run="organism")
-    parser.add_argument("--steps", type=int, help="optimizer steps (default: the preset's epochs)")
-    parser.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument(
-        "--lora", action="store_true", help="train LoRA adapters (merged before saving)"
-    )
-    parser.add_argument("--lora-r", type=int, default=64)
-    parser.add_argument("--lora-alpha", type=int, default=128)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument(
         "--no-resume", action="store_true", help="start over instead of resuming a partial run"
     )
-    if regime == "sft":
-        parser.add_argument(
-            "--target", choices=("letter", "answer"), help="default: letter (the paper)"
-        )
-    if regime == "grpo":
-        parser.add_argument(
-            "--reward", choices=("joint", "agreement"), help="default: joint (the paper)"
-        )
-        parser.add_argument("--num-generations", type=int, help="rollouts per fact (paper: 8)")
-        parser.add_argument(
-            "--all-correct-bonus",
-            type=float,
-            help="bonus when every language is correct (paper: 1)",
-        )
-        parser.add_argument(
-            "--prompt-format",
-            choices=("paper", "question"),
-            help="paper: options + 'Return only the full answer text'; question: the organism's 'Question: ...\\nAnswer:'",
-        )
+    parser.add_argument(
+        "--lora", action="store_true", help="train LoRA adapters (merged before saving)"
+    )
+    parser.add_argument("--lora-r", type=int, default=64, help="LoRA rank (default: 64)")
+    parser.add_argument("--lora-alpha", type=int, default=128, help="LoRA alpha (default: 128)")
+    settings = parser.add_argument_group(f"{regime.config_class().__name__} fields")
+    names = add_field_flags(
+        settings,
+        regime.config_class(),
+        skip=_OWN_FLAGS,
+        aliases=_ALIASES,
+        example=regime.settings("default"),
+    )
+    if regime.add_options is not None:
+        regime.add_options(settings)
+    parser.set_defaults(func=train_regime_main, regime=regime.name, field_flags=names)
 
 
 # ------------------------------------------------------------------------------- group
-# Each entry adds one `interp train <regime>` subcommand.
-REGIMES: list[Callable] = [
-    add_organism_command,
-    *(
-        lambda commands, r=regime: _add_regime_command(commands, r)
-        for regime in ("cpt", "sft", "grpo")
-    ),
-]
-
-
 def add_train_commands(subparsers) -> argparse.ArgumentParser:
-    """Add the `train` command group (one subcommand per entry of REGIMES) to `subparsers`."""
+    """Add the `train` command group: the organism, then one subcommand per registered
+    regime that has one (`interp.train.registry`)."""
+    from interp.train.registry import command_regimes
+
     train = subparsers.add_parser(
         "train",
         help="train models: the organism, and fine-tuning regimes",
         description="Train the model organism or fine-tune a checkpoint.",
     )
     commands = train.add_subparsers(dest="train_command", metavar="REGIME")
-    for add in REGIMES:
-        add(commands)
+    add_organism_command(commands)
+    for regime in command_regimes():
+        add_regime_command(commands, regime)
     return train

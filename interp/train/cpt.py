@@ -128,6 +128,15 @@ def parallel_lines(sentences: Mapping[str, str], rng: random.Random) -> list[str
     return [f"{code}: {sentences[code]}" for code in order]
 
 
+def cpt_data_plan(facts: Any, config: CPTRegime) -> tuple[dict[str, int], int]:
+    """(what the dry run reports of the data, about how many sequences it makes)."""
+    data = cpt_documents(facts, config)
+    characters = sum(len(d) for d in data)
+    # about 4 characters per token for Latin scripts; a plan, not a promise
+    sequences = max(1, characters // 4 // config.max_length)
+    return {"documents": len(data), "characters": characters}, sequences
+
+
 def cpt_documents(
     facts: Any,
     config: CPTRegime,

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from interp.train.checkpoints import Manifest
+
 CURVE_KEY = "learning_curve"
 
 
@@ -38,11 +40,14 @@ class LearningCurve:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def from_manifest(cls, manifest: Mapping[str, Any]) -> LearningCurve | None:
-        values = manifest.get(CURVE_KEY)
-        if not values:
+    def from_manifest(cls, manifest: Manifest | Mapping[str, Any]) -> LearningCurve | None:
+        from interp.train.checkpoints import Manifest
+
+        if not isinstance(manifest, Manifest):
+            manifest = Manifest.from_dict(dict(manifest))
+        if not manifest.learning_curve:
             return None
-        return cls(str(manifest.get("regime") or manifest.get("kind") or "?"), list(values))
+        return cls(manifest.kind, manifest.learning_curve)
 
     def frame(self) -> pd.DataFrame:
         import pandas as pd

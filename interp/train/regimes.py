@@ -417,7 +417,9 @@ def run_trainer(
 
     trained = final_model(trainer, parent, config)
     history = [h for h in trainer.state.log_history if "loss" in h]
+    final_loss = float(history[-1]["loss"]) if history else None
     manifest: dict[str, Any] = {
+        "kind": regime,
         "regime": regime,
         "parent": parent_summary(parent),
         "data_fingerprint": data_fingerprint,
@@ -429,7 +431,8 @@ def run_trainer(
         "resumed_from_step": None if last is None else int(Path(last).name.split("-")[-1]),
         "wall_time_s": round(wall, 3),
         "train_loss": float(result.training_loss),
-        "final_train_loss": float(history[-1]["loss"]) if history else None,
+        "final_loss": final_loss,
+        "final_train_loss": final_loss,
         "loss_history": [(int(h["step"]), float(h["loss"])) for h in history],
         "learning_curve": curve_rows(
             trainer.state.log_history, accuracy.records if accuracy is not None else ()
@@ -481,8 +484,6 @@ KNOWN_MODEL_CONFIGS: dict[str, dict[str, Any]] = {
         "hidden_act": "silu",
     },
 }
-
-REGIME_MODULES = {"cpt": "interp.train.cpt", "sft": "interp.train.sft"}
 
 
 def model_config(model: str | Path) -> tuple[Any, str]:
@@ -594,15 +595,16 @@ def dry_run(
     fact has every language), the model's family and LoRA targets (on a weightless copy) and
     that `out_dir` is free. Raises ConfigError / DataError / ModelError naming the problem.
     """
-    import importlib
-
     from interp.models.adapters import adapter_for, shape
     from interp.train.checkpoints import check_output
+    from interp.train.registry import get_regime
 
-    if regime not in REGIME_MODULES:
-        raise ConfigError(f"unknown regime {regime!r}. Fix: use one of {sorted(REGIME_MODULES)}")
-    module = importlib.import_module(REGIME_MODULES[regime])
-    config_class = getattr(module, f"{regime.upper()}Regime")
+    entry = get_regime(regime)
+    config_class = entry.config_class()
+    if entry.method().data_plan is None:
+        raise ConfigError(
+            f"regime {regime!r} has no trainer dry run (no data_plan in its registry entry)"
+        )
     config = config or config_class.preset("paper")
     if not isinstance(config, config_class):
         raise ConfigError(
@@ -614,16 +616,7 @@ def dry_run(
         accel = read_accelerate_config(accelerate_config)
         processes = accel["num_processes"]
         report["accelerate"] = accel
-    if regime == "cpt":
-        data = module.cpt_documents(facts, config)
-        characters = sum(len(d) for d in data)
-        report["data"] = {"documents": len(data), "characters": characters}
-        # about 4 characters per token for Latin scripts; a plan, not a promise
-        sequences = max(1, characters // 4 // config.max_length)
-    else:
-        data = module.sft_rows(facts, config)
-        report["data"] = {"rows": len(data)}
-        sequences = len(data)
+    report["data"], sequences = entry.data_plan_function()(facts, config)
     per_step = config.batch_size * config.gradient_accumulation_steps * processes
     steps_per_epoch = -(-sequences // per_step)
     report["steps"] = (

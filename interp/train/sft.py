@@ -128,6 +128,12 @@ def format_target(item: Any, target: str = "letter") -> str:
     raise ConfigError(f"unknown SFT target {target!r}. Fix: use one of {TARGETS}")
 
 
+def sft_data_plan(facts: Any, config: SFTRegime) -> tuple[dict[str, int], int]:
+    """(what the dry run reports of the data, how many rows it makes)."""
+    rows = sft_rows(facts, config)
+    return {"rows": len(rows)}, len(rows)
+
+
 def sft_rows(facts: Any, config: SFTRegime) -> list[dict[str, str]]:
     """Prompt/completion rows, one per (fact, language), in a seeded random order."""
     source = "SFT data"
