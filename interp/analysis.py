@@ -38,7 +38,8 @@ SCORERS = ("lape-paper", "lape-tang", "absolute")
 
 @dataclass(frozen=True)
 class AnalysisConfig:
-    """What to measure and how much. Defaults suit the organism; see `paper()` for 7B."""
+    """What to measure and how much. Defaults suit the organism; the pipeline's paper preset
+    (`interp.config.PRESET_VALUES`) has the 7B scale."""
 
     backend: str = "torch"
     seq_len: int = 128
@@ -93,20 +94,6 @@ class AnalysisConfig:
             raise ConfigError(
                 "AnalysisConfig: " + "; ".join(problems) + ". Fix: set these in [analysis]"
             )
-
-    @classmethod
-    def paper(cls, **changes) -> AnalysisConfig:
-        """The paper's scale: 1024-token sequences, about 2M tokens per language, 500 LAHIS
-        samples of 512 tokens."""
-        values = dict(
-            seq_len=1024,
-            token_budget=2_000_000,
-            lahis_samples=500,
-            lahis_max_length=512,
-            batch_size=4,
-        )
-        values.update(changes)
-        return cls(**values)
 
     def identity(self) -> dict[str, Any]:
         """The settings that change results (not where or how fast they are computed)."""

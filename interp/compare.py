@@ -19,14 +19,15 @@ languages each side lacks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from interp import languages as langreg
 from interp.errors import ConfigError, DataError
+from interp.intervals import percentile_interval
+from interp.languages import language_order
 
 __all__ = [
     "NOT_SPECIFIC",
@@ -58,13 +59,6 @@ MULTI_MODES = ("split", "each")
 
 # ---------------------------------------------------------------------------------------------
 # order and checks
-
-
-def language_order(codes: Iterable[str]) -> list[str]:
-    """Codes in the paper's order (registry order), then unknown labels as first seen."""
-    codes = list(dict.fromkeys(codes))
-    known = [c for c in langreg.ALL if c in codes]
-    return known + [c for c in codes if c not in known]
 
 
 def _kind(obj: Any) -> str:
@@ -151,8 +145,8 @@ def check_comparable(items: Mapping[str, Any], *, what: str = "checkpoints") -> 
         ref = known[ref_name]
         for name, value in known.items():
             if value != ref:
-                only_ref = sorted(ref - value, key=_sort_key)
-                only_this = sorted(value - ref, key=_sort_key)
+                only_ref = language_order(sorted(ref - value))
+                only_this = language_order(sorted(value - ref))
                 parts = []
                 if only_ref:
                     parts.append(f"{name!r} lacks {' '.join(only_ref)}")
@@ -162,10 +156,6 @@ def check_comparable(items: Mapping[str, Any], *, what: str = "checkpoints") -> 
                     f"{what} {ref_name!r} and {name!r} cover different languages: "
                     f"{'; '.join(parts)}. Fix: compute both on the same languages"
                 )
-
-
-def _sort_key(code: str) -> tuple[int, str]:
-    return (langreg.ALL.index(code) if code in langreg.ALL else len(langreg.ALL), code)
 
 
 def _check_baseline(items: Mapping[str, Any], baseline: str | None) -> None:
@@ -250,8 +240,7 @@ def counts_table(
         langs = list(obj.observed.languages)
         base_langs = list(selections[baseline].observed.languages)
         diff = reps - base_reps[:, [base_langs.index(lang) for lang in langs]]
-        tail = (1 - ci) / 2 * 100
-        lo, hi = np.percentile(diff, [tail, 100 - tail], axis=0)
+        lo, hi = percentile_interval(diff, ci)
         for j, lang in enumerate(langs):
             rows = (table["checkpoint"] == name) & (table["language"] == lang)
             table.loc[rows, "delta_lo"] = lo[j]

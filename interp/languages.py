@@ -69,6 +69,16 @@ def get(code: str) -> Language:
         ) from None
 
 
+GROUPS = ("trained-high", "trained-low", "unseen")  # what `group` returns
+
+
+def language_order(codes) -> list[str]:
+    """Codes in the registry's order (the paper's), then unknown labels as first seen."""
+    codes = list(dict.fromkeys(codes))
+    known = [c for c in ALL if c in codes]
+    return known + [c for c in codes if c not in known]
+
+
 def group(code: str) -> str:
     """The evaluation group of a language: 'trained-high', 'trained-low' or 'unseen'."""
     lang = get(code)

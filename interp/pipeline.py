@@ -263,8 +263,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
 
         def make_regime(cached, regime=regime, parent=parent, out=out, settings=settings):
             if not cached:
-                train = regime.train_function()
-                train(parent, facts, out, settings, overwrite=out.exists())
+                _train(regime.method().name, parent, facts, out, settings)
             return out
 
         result.checkpoints[name] = stage(name, keys[name], out, make_regime)
@@ -407,6 +406,12 @@ def _report_version() -> str:
     return __version__
 
 
+def _train(regime: str, parent: Path, facts, out: Path, settings) -> Path:
+    """Train the registered regime `regime` (cpt, sft, grpo, ...) from `parent` into `out`."""
+    train = get_regime(regime).train_function()
+    return train(parent, facts, out, settings, overwrite=out.exists())
+
+
 def _summary(evaluation_summary, result: PipelineResult):
     """Recall and consistency per checkpoint, with specialization counts beside them."""
     table = evaluation_summary.copy()
@@ -417,9 +422,5 @@ def _summary(evaluation_summary, result: PipelineResult):
                     analysis.neurons[scorer].table
                 )
         if analysis.heads is not None:
-            overlap = analysis.heads.overlap().to_numpy()
-            n = overlap.shape[0]
-            table.loc[name, "mean top-head overlap"] = round(
-                float((overlap.sum() - n) / max(n * (n - 1), 1)), 3
-            )
+            table.loc[name, "mean top-head overlap"] = round(analysis.heads.mean_overlap(), 3)
     return table

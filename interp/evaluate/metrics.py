@@ -31,6 +31,7 @@ import pandas as pd
 
 from interp import languages as langreg
 from interp.errors import DataError
+from interp.intervals import finite_interval
 
 METRICS = (
     "accuracy",
@@ -42,7 +43,7 @@ METRICS = (
     "pairwise_consistency",
     "exposure_accuracy",
 )
-GROUPS = ("trained-high", "trained-low", "unseen")
+GROUPS = langreg.GROUPS
 # what a (fact, language) item's model read of the fact in that language (from the organism's
 # mixture): read in L; never read in L and its answer spelt differently from English's (only
 # transfer from English can answer it); never read in L but spelt as in English (copying can)
@@ -514,15 +515,6 @@ def _resample_weights(n_facts: int, n_boot: int, rng: np.random.Generator):
         yield rng.multinomial(n_facts, np.full(n_facts, 1.0 / n_facts), size=size).astype(float)
 
 
-def _interval(draws: np.ndarray, confidence: float) -> tuple[float, float]:
-    draws = draws[np.isfinite(draws)]
-    if draws.size == 0:
-        return float("nan"), float("nan")
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def _check_bootstrap_args(n_boot: int, confidence: float) -> None:
     if n_boot < 0:
         raise DataError(f"n_boot={n_boot}: must be >= 0 (0 = no intervals)")
@@ -581,7 +573,7 @@ def evaluate(
     rows = []
     for key, value in point.items():
         low, high = (
-            _interval(np.concatenate(draws[key]), confidence) if n_boot else (np.nan, np.nan)
+            finite_interval(np.concatenate(draws[key]), confidence) if n_boot else (np.nan, np.nan)
         )
         rows.append((*key, float(value[0]), low, high, counts[key]))
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
@@ -668,7 +660,7 @@ def paired_bootstrap(
         low = high = p_value = float("nan")
         if n_boot:
             diffs = np.concatenate(draws[key])
-            low, high = _interval(diffs, confidence)
+            low, high = finite_interval(diffs, confidence)
             finite = diffs[np.isfinite(diffs)]
             if finite.size:
                 p_value = min(1.0, 2 * min((finite <= 0).mean(), (finite >= 0).mean()))

@@ -125,6 +125,11 @@ class HeadSelection:
             shared / self.k, index=list(self.languages), columns=list(self.languages)
         )
 
+    def mean_overlap(self) -> float:
+        """Mean of `overlap()` over ordered pairs of different languages."""
+        matrix = self.overlap().to_numpy(dtype=float)
+        return float(matrix[~np.eye(len(matrix), dtype=bool)].mean())
+
     def general(self, min_languages: int | None = None) -> pd.DataFrame:
         """Heads in the top set of at least `min_languages` languages (default: all but one).
 

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from interp.errors import ConfigError, DataError
+from interp.intervals import percentile_interval
 from interp.languages import check_codes
 from interp.specialization.lape import (
     NeuronCounts,
@@ -276,11 +277,6 @@ def _resample_weights(
     return weights
 
 
-def _interval(samples: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:
-    tail = (1 - ci) / 2 * 100
-    return np.percentile(samples, tail, axis=0), np.percentile(samples, 100 - tail, axis=0)
-
-
 def _check_resampling(n: int, what: str, ci: float = 0.95) -> None:
     if n < 1:
         raise ConfigError(f"{what} must be >= 1, got {n}")
@@ -351,7 +347,7 @@ def _summary_language(
     obs = np.append(observed.sum(axis=1), observed.sum())
     per = samples.sum(axis=2)
     per = np.concatenate([per, per.sum(axis=1, keepdims=True)], axis=1)
-    lo, hi = _interval(per, ci)
+    lo, hi = percentile_interval(per, ci)
     return pd.DataFrame(
         {
             "language": [*languages, "all"],
@@ -369,7 +365,7 @@ def _summary_layer(
     frame = _per_layer_frame(observed, languages).rename(columns={"count": "observed"})
     n = samples.shape[0]
     flat = samples.reshape(n, -1)
-    lo, hi = _interval(flat, ci)
+    lo, hi = percentile_interval(flat, ci)
     frame["mean"] = flat.mean(axis=0)
     frame["lo"] = lo
     frame["hi"] = hi
@@ -434,7 +430,7 @@ def permutation_null(
     reps = _evaluate(scorer, grid, n_perm, weights_for)
     obs = observed.per_language()["count"].to_numpy()
     null = reps.per_layer.sum(axis=2)  # [n_perm, languages]
-    lo, hi = _interval(null, 0.95)
+    lo, hi = percentile_interval(null, 0.95)
     per_language = pd.DataFrame(
         {
             "language": list(seqs.languages),
@@ -583,6 +579,6 @@ def specialization_index(
         for chunk in _chunks(n_boot, n_lang * (flat.shape[1] + n_seq)):
             weights = _resample_weights(draws, members, chunk, n_seq)
             samples.append(_index_of(rates_for(weights), min_rate)[0])
-        low, high = _interval(np.concatenate(samples)[:, None], ci)
+        low, high = percentile_interval(np.concatenate(samples)[:, None], ci)
         lo, hi = float(low[0]), float(high[0])
     return SpecializationIndex(float(value[0]), lo, hi, int(active[0]), min_rate, n_boot)

@@ -20,12 +20,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from interp.errors import ConfigError, DataError
 from interp.text import match_option
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OUTCOMES = ("correct", "wrong", "unparseable", "empty")
 STD_KINDS = ("sample", "population")

@@ -1,0 +1,224 @@
+"""Figures 1-4: language-specific MLP neurons per language, per layer, over depth, and how
+they are reassigned between checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from interp import compare
+from interp.report.common import (
+    ABSOLUTE,
+    ReportInputs,
+    _bootstrap_rows,
+    _change_text,
+    _count,
+    _missing_scorer,
+    _pct,
+    _rel,
+    _slug,
+    _Writer,
+)
+
+
+def _for_counts(analysis: Any, scorer: str) -> Any:
+    """What `compare.counts_table` takes for one checkpoint: the BootstrapResult (paired delta
+    intervals), its per-language table when reloaded from disk, or the bare selection."""
+    boot = analysis.bootstrap.get(scorer)
+    if boot is not None and hasattr(boot, "observed") and hasattr(boot, "samples"):
+        return boot
+    frame = _bootstrap_rows(boot)
+    if frame is not None:
+        return frame
+    return analysis.neurons[scorer]
+
+
+def _total(analysis: Any, scorer: str) -> tuple[float, float, float]:
+    """Selected (neuron, language) rows of a scorer, with the bootstrap interval if any."""
+    value = float(len(analysis.neurons[scorer].table))
+    frame = _bootstrap_rows(analysis.bootstrap.get(scorer))
+    if frame is not None and (frame["language"] == "all").any():
+        row = frame[frame["language"] == "all"].iloc[0]
+        return value, float(row["lo"]), float(row["hi"])
+    return value, float("nan"), float("nan")
+
+
+def _fig_counts(w: _Writer, name: str, items: Mapping[str, Any], baseline: str, label: str):
+    from interp import plots
+
+    table = compare.counts_table(items, baseline)
+    w.table(name.split("_", 1)[1], table)
+    counts = table["count"].to_numpy(dtype=float)
+    # a log axis shows small languages next to large ones, but hides zero counts
+    log = bool((counts > 0).all() and counts.max() / counts.min() > 20)
+    fig = plots.plot_neuron_counts(
+        table, log=log, title=f"Language-specific MLP neurons per language ({label})"
+    )
+    totals = table.groupby("checkpoint", sort=False)["count"].sum()
+    fixed = bool(np.allclose(totals.to_numpy(), totals.iloc[0]))
+    parts = []
+    if fixed:
+        parts.append(
+            f"{label}: {_count(totals.iloc[0])} specific neurons in every checkpoint (a fixed "
+            "budget: only their split over languages can change)"
+        )
+    for ckpt in totals.index:
+        if ckpt == baseline:
+            continue
+        rows = table[table["checkpoint"] == ckpt]
+        delta = rows["delta"].to_numpy(dtype=float)
+        text = f"{ckpt} vs {baseline}:"
+        if not fixed:
+            text += f" {label} neurons {_count(totals[baseline])} \u2192 {_count(totals[ckpt])}"
+            text += f" ({_rel(totals[baseline], totals[ckpt])});"
+        if not np.nanmax(np.abs(delta), initial=0) > 0:
+            text += " the same count in every language"
+        else:
+            up, down = rows.iloc[int(np.nanargmax(delta))], rows.iloc[int(np.nanargmin(delta))]
+            moves = []
+            if up["delta"] > 0:
+                moves.append(
+                    f"largest gain {up['language']} {_count(up['base_count'])} \u2192 "
+                    f"{_count(up['count'])}"
+                )
+            if down["delta"] < 0:
+                moves.append(
+                    f"largest loss {down['language']} {_count(down['base_count'])} \u2192 "
+                    f"{_count(down['count'])}"
+                )
+            text += " " + ", ".join(moves)
+        lo, hi = rows["delta_lo"].to_numpy(float), rows["delta_hi"].to_numpy(float)
+        if np.isfinite(lo).any():
+            clear = int(((lo > 0) | (hi < 0)).sum())
+            text += f"; {clear} of {len(rows)} languages change clearly (paired 95% CI)"
+        parts.append(text)
+    w.figure(name, fig, "; ".join(parts) + ".")
+
+
+def _fig_layers(w: _Writer, name: str, items: Mapping[str, Any], baseline: str, label: str):
+    from interp import plots
+
+    table = compare.layer_table(items, baseline)
+    w.table(name.split("_", 1)[1], table)
+    fig = plots.plot_layer_heatmap(table, title=f"Language-specific neurons per layer ({label})")
+    per_layer = table.groupby(["checkpoint", "layer"], sort=False)["count"].sum()
+    parts = []
+    for ckpt in dict.fromkeys(table["checkpoint"]):
+        layers = per_layer.loc[ckpt]
+        peak = int(layers.idxmax())
+        share = layers.max() / layers.sum() if layers.sum() else float("nan")
+        text = f"{ckpt}: peak layer {peak} ({_pct(share)} of its specific neurons)"
+        if ckpt != baseline:
+            diff = layers - per_layer.loc[baseline].reindex(layers.index)
+            moved = int(diff.abs().idxmax())
+            text += f", largest change vs {baseline} at layer {moved} ({diff[moved]:+,.0f})"
+        parts.append(text)
+    w.figure(name, fig, "; ".join(parts) + ".")
+
+
+def _half_layer(rows: pd.DataFrame) -> float:
+    """First layer by which half of the specific neurons are reached."""
+    reached = rows[rows["share"] >= 0.5]["layer"]
+    return float(reached.min()) if len(reached) else float("nan")
+
+
+def _fig_cumulative(w: _Writer, name: str, items: Mapping[str, Any], baseline: str, label: str):
+    from interp import plots
+
+    table = compare.cumulative_table(items)
+    ks = compare.ks_compare(items, baseline)
+    w.table(name.split("_", 1)[1], table)
+    w.table(name.split("_", 1)[1].replace("cumulative", "ks"), ks)
+    fig = plots.plot_cumulative(table, ks=ks, title=f"Specific neurons over depth ({label})")
+    overall = table[table["language"] == "all"]
+    half = {c: _half_layer(overall[overall["checkpoint"] == c]) for c in items}
+    ks_all = ks[ks["language"] == "all"].set_index("checkpoint")["ks"]
+    parts = [f"half of the specific neurons by layer {half[baseline]:.0f} in {baseline}"]
+    for ckpt in items:
+        if ckpt == baseline:
+            continue
+        value = ks_all.get(ckpt, np.nan)
+        parts.append(
+            f"{ckpt}: KS {value:.3f} to {baseline}, half by layer {half[ckpt]:.0f}"
+            if np.isfinite(value)
+            else f"{ckpt}: no KS (no specific neurons)"
+        )
+    w.figure(name, fig, "; ".join(parts) + ".")
+
+
+def _fig_reassignment(w: _Writer, name: str, base: Any, tuned: Any, names: tuple[str, str]):
+    from interp import plots
+
+    matrix = compare.reassignment(base, tuned, names=names)
+    w.table(name.split("_", 1)[1], matrix, index=True)
+    fig = plots.plot_reassignment(matrix)
+    summary = compare.reassignment_summary(matrix)
+    n_base = summary["n_base"].sum()
+    if n_base:
+        reading = (
+            f"{names[0]} \u2192 {names[1]}: of {_count(n_base)} specific neurons, "
+            f"{_pct(summary['kept'].sum() / n_base)} keep their language, "
+            f"{_pct(summary['moved'].sum() / n_base)} move to another language, "
+            f"{_pct(summary['dropped'].sum() / n_base)} stop being specific; "
+            f"{_count(summary['gained'].sum())} neurons become newly specific."
+        )
+    else:
+        reading = f"{names[0]} has no specific neurons to reassign."
+    w.figure(name, fig, reading)
+
+
+def _absolute_reading(w: _Writer, analyses: Mapping[str, Any], baseline: str) -> None:
+    """The figure-1 reading of the absolute rule: totals with intervals and a verdict."""
+    base = _total(analyses[baseline], ABSOLUTE)
+    parts = [
+        _change_text(
+            f"{name} vs {baseline}: absolute-criterion specific neurons",
+            base,
+            _total(analysis, ABSOLUTE),
+            _count,
+            relative=True,
+        )
+        for name, analysis in analyses.items()
+        if name != baseline
+    ]
+    if parts:
+        w.report.readings["01_neuron_counts_absolute"] = "; ".join(parts) + "."
+
+
+# ---------------------------------------------------------------------------------------------
+# the report's steps
+
+
+def draw_counts(w: _Writer, r: ReportInputs) -> None:
+    """Figure 1 for the report's scorer and for the absolute criterion."""
+    if r.neurons_of(r.scorer) is None:
+        reason = _missing_scorer(r.analyses, r.scorer)
+        for fig in ("01_neuron_counts", "02_layer_heatmap", "03_cumulative", "04_reassignment"):
+            w.skip(fig, reason)
+    else:
+        items = {n: _for_counts(a, r.scorer) for n, a in r.analyses.items()}
+        _fig_counts(w, "01_neuron_counts", items, r.baseline, r.scorer)
+    if r.neurons_of(ABSOLUTE) is None:
+        w.skip("01_neuron_counts_absolute", _missing_scorer(r.analyses, ABSOLUTE))
+    else:
+        items = {n: _for_counts(a, ABSOLUTE) for n, a in r.analyses.items()}
+        _fig_counts(w, "01_neuron_counts_absolute", items, r.baseline, "absolute-criterion")
+        _absolute_reading(w, r.analyses, r.baseline)
+
+
+def draw_layers(w: _Writer, r: ReportInputs) -> None:
+    """Figures 2-4 (skipped with figure 1 when the scorer is missing)."""
+    lape = r.neurons_of(r.scorer)
+    if lape is None:
+        return
+    _fig_layers(w, "02_layer_heatmap", lape, r.baseline, r.scorer)
+    _fig_cumulative(w, "03_cumulative", lape, r.baseline, r.scorer)
+    if not r.tuned:
+        w.skip("04_reassignment", "only one checkpoint: nothing to reassign to")
+    for name in r.tuned:
+        _fig_reassignment(
+            w, f"04_reassignment_{_slug(name)}", lape[r.baseline], lape[name], (r.baseline, name)
+        )
