@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from interp.compare import ablation_matrix, language_order
+from interp.compare import ablation_matrix
 from interp.errors import DataError
+from interp.languages import language_order
 from interp.plots import style
 from interp.plots.neurons import _baseline, _checkpoints, _layer_ticks, _require
 

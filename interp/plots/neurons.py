@@ -13,8 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from interp.compare import NOT_SPECIFIC, language_order
+from interp.compare import NOT_SPECIFIC
 from interp.errors import DataError
+from interp.languages import language_order
 from interp.plots import style
 
 

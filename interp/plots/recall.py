@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from interp import languages as langreg
-from interp.compare import language_order
 from interp.errors import DataError
+from interp.languages import language_order
 from interp.plots import style
 from interp.plots.neurons import _checkpoints, _require, grouped_bars
 

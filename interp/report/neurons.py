@@ -27,8 +27,10 @@ from interp.report.common import (
 def _for_counts(analysis: Any, scorer: str) -> Any:
     """What `compare.counts_table` takes for one checkpoint: the BootstrapResult (paired delta
     intervals), its per-language table when reloaded from disk, or the bare selection."""
+    from interp.specialization.stats import BootstrapResult
+
     boot = analysis.bootstrap.get(scorer)
-    if boot is not None and hasattr(boot, "observed") and hasattr(boot, "samples"):
+    if isinstance(boot, BootstrapResult):
         return boot
     frame = _bootstrap_rows(boot)
     if frame is not None:
