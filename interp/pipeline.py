@@ -186,161 +186,201 @@ def _build_world(config: PipelineConfig):
 
 def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineResult:
     """Run (or reuse) every stage; see the module docstring."""
-    from interp import corpora
-    from interp.analysis import analyze
-    from interp.evaluate.run import evaluate_checkpoint, summary_table
-    from interp.facts import read_polyfact, write_polyfact
-    from interp.io import checkpoint_fingerprint, file_fingerprint
-
     plan(config)  # every stage's settings checked before any work (as --dry-run does)
     _check_devices(config)  # a device this machine lacks: said now, not after training
-    run_dir = Path(config.runs_dir) / config.run
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "config.json", config.to_dict())
-    state = _State(run_dir / "state.json")
-    result = PipelineResult(run=config.run)
+    run = _Run(config, progress)
     started = time.perf_counter()
+    facts = run.facts()
+    run.base(facts)
+    for name in config.regimes:
+        run.regime(name, facts)
+    evaluation_summary = run.evaluate(facts)
+    run.score(facts)
+    run.figures(facts)
+    result = run.result
+    for text in result.report.warnings if result.report is not None else ():
+        _say(f"warning: {text}")  # also at the top of index.md
+    result.summary = _summary(evaluation_summary, result)
+    atomic_write_json(run.dir / "summary.json", result.summary.reset_index().to_dict("records"))
+    _say(f"\npipeline {config.run}: {time.perf_counter() - started:.1f} s")
+    return result
 
-    def stage(name: str, key: str, output: Path | None, work) -> Any:
-        if state.done(name, key, output):
-            result.skipped.append(name)
+
+class _Run:
+    """One pipeline run: a method per stage, each keyed by its settings and its inputs' keys
+    (`keys`), skipped when `runs/<run>/state.json` holds that key and its output."""
+
+    def __init__(self, config: PipelineConfig, progress: bool) -> None:
+        self.config = config
+        self.progress = progress
+        self.dir = Path(config.runs_dir) / config.run
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.dir / "config.json", config.to_dict())
+        self.state = _State(self.dir / "state.json")
+        self.result = PipelineResult(run=config.run)
+        self.keys: dict[str, str] = {}
+        self.checkpoints_root = Path(config.checkpoints_dir) / config.run
+
+    def stage(self, name: str, key: str, output: Path | None, work) -> Any:
+        """`work(cached=...)`: reads the output back when cached, else makes it."""
+        self.keys[name] = key
+        if self.state.done(name, key, output):
+            self.result.skipped.append(name)
             _say(f"[{name}] up to date ({key})")
             return work(cached=True)
         _say(f"[{name}] running ...")
         t0 = time.perf_counter()
         value = work(cached=False)
         seconds = time.perf_counter() - t0
-        state.record(name, key, output, seconds)
-        result.timings[name] = seconds
+        self.state.record(name, key, output, seconds)
+        self.result.timings[name] = seconds
         _say(f"[{name}] done in {seconds:.1f} s")
         return value
 
-    # facts
-    facts_dir = run_dir / "facts"
-    if config.facts:
-        facts_key = fingerprint("facts", file_fingerprint(config.facts))
-    else:
-        from interp.facts.world import _source_versions
+    def checkpoint_keys(self) -> dict[str, str]:
+        return {n: self.keys[n] for n in self.result.checkpoints}
 
-        facts_key = fingerprint("world", config.overrides.get("world", {}), _source_versions())
+    # ---- the stages ------------------------------------------------------------------------
 
-    def make_facts(cached):
-        if not cached:
-            facts = read_polyfact(config.facts) if config.facts else _build_world(config)
-            write_polyfact(facts, facts_dir, overwrite=True)
-        return read_polyfact(facts_dir)
+    def facts(self):
+        from interp.facts import read_polyfact, write_polyfact
+        from interp.io import file_fingerprint
 
-    facts = stage("facts", facts_key, facts_dir, make_facts)
+        config, facts_dir = self.config, self.dir / "facts"
+        if config.facts:
+            key = fingerprint("facts", file_fingerprint(config.facts))
+        else:
+            from interp.facts.world import _source_versions
 
-    # base
-    checkpoints_root = Path(config.checkpoints_dir) / config.run
-    keys = {"facts": facts_key}
-    if config.base_model:
-        base = Path(config.base_model)
-        keys["base"] = fingerprint("given", checkpoint_fingerprint(base))
-        result.checkpoints["base"] = base
-    else:
+            key = fingerprint("world", config.overrides.get("world", {}), _source_versions())
+
+        def make(cached):
+            if not cached:
+                facts = read_polyfact(config.facts) if config.facts else _build_world(config)
+                write_polyfact(facts, facts_dir, overwrite=True)
+            return read_polyfact(facts_dir)
+
+        return self.stage("facts", key, facts_dir, make)
+
+    def base(self, facts) -> None:
+        from interp.io import checkpoint_fingerprint
+
+        config = self.config
+        if config.base_model:
+            base = Path(config.base_model)
+            self.keys["base"] = fingerprint("given", checkpoint_fingerprint(base))
+            self.result.checkpoints["base"] = base
+            return
         from interp.train.organism import train_organism
 
-        organism = config.organism
-        base = checkpoints_root / "base"
-        keys["base"] = fingerprint("base", facts_key, organism.to_dict())
+        base = self.checkpoints_root / "base"
 
-        def make_base(cached):
+        def make(cached):
             if not cached:
-                train_organism(facts, base, organism, overwrite=base.exists(), progress=progress)
+                train_organism(
+                    facts, base, config.organism, overwrite=base.exists(), progress=self.progress
+                )
             return base
 
-        result.checkpoints["base"] = stage("base", keys["base"], base, make_base)
+        key = fingerprint("base", self.keys["facts"], config.organism.to_dict())
+        self.result.checkpoints["base"] = self.stage("base", key, base, make)
 
-    # regimes
-    for name in config.regimes:
+    def regime(self, name: str, facts) -> None:
         regime = get_regime(name)
-        settings = config.regime_settings(name)
-        parent = result.checkpoints[regime.parent]  # the config checked it is trained first
-        out = checkpoints_root / name
-        keys[name] = fingerprint(name, keys[regime.parent], facts_key, settings.to_dict())
+        settings = self.config.regime_settings(name)
+        parent = self.result.checkpoints[regime.parent]  # the config checked it comes first
+        out = self.checkpoints_root / name
+        key = fingerprint(name, self.keys[regime.parent], self.keys["facts"], settings.to_dict())
 
-        def make_regime(cached, regime=regime, parent=parent, out=out, settings=settings):
+        def make(cached):
             if not cached:
                 _train(regime.method().name, parent, facts, out, settings)
             return out
 
-        result.checkpoints[name] = stage(name, keys[name], out, make_regime)
+        self.result.checkpoints[name] = self.stage(name, key, out, make)
 
-    # evaluation (each checkpoint caches its own results; this stage only gathers them)
-    evaluation = config.evaluation
-    split = evaluation.split
-    eval_key = fingerprint(
-        "evaluate", {n: keys[n] for n in result.checkpoints}, _evaluation_identity(evaluation)
-    )
+    def evaluate(self, facts):
+        """Each checkpoint caches its own results; this stage gathers them."""
+        from interp.evaluate.run import evaluate_checkpoint, summary_table
 
-    def make_evaluations(cached):
-        for name, checkpoint in result.checkpoints.items():
-            out = evaluate_checkpoint(
-                checkpoint,
-                facts,
-                split=split,
-                languages=evaluation.languages,
-                batch_size=evaluation.batch_size,
-                n_boot=evaluation.n_boot,
-                progress=progress and not cached,
+        evaluation, result = self.config.evaluation, self.result
+        key = fingerprint("evaluate", self.checkpoint_keys(), _evaluation_identity(evaluation))
+
+        def make(cached):
+            for name, checkpoint in result.checkpoints.items():
+                out = evaluate_checkpoint(
+                    checkpoint,
+                    facts,
+                    split=evaluation.split,
+                    languages=evaluation.languages,
+                    batch_size=evaluation.batch_size,
+                    n_boot=evaluation.n_boot,
+                    progress=self.progress and not cached,
+                )
+                result.evaluations[name] = out.metrics
+                result.scores[name] = out.scores
+            table = summary_table(result.evaluations)
+            atomic_write_json(
+                self.dir / "evaluation.json", {"summary": table.reset_index().to_dict("records")}
             )
-            result.evaluations[name] = out.metrics
-            result.scores[name] = out.scores
-        table = summary_table(result.evaluations)
-        atomic_write_json(
-            run_dir / "evaluation.json", {"summary": table.reset_index().to_dict("records")}
+            return table
+
+        return self.stage("evaluate", key, self.dir / "evaluation.json", make)
+
+    def score(self, facts) -> None:
+        from interp import corpora
+        from interp.analysis import analyze
+
+        analysis_config, result = self.config.analysis, self.result
+        key = fingerprint("score", self.checkpoint_keys(), analysis_config.identity())
+        # the paper analyses its 12 trained languages; unseen ones have too little text to rank
+        analysed = [code for code in TRAINED if code in facts.languages] or list(facts.languages)
+        corpus = corpora.from_facts(facts, split="train", languages=analysed)
+        heldout = corpora.from_facts(facts, split="test", languages=analysed)
+
+        def make(cached):
+            for name, checkpoint in result.checkpoints.items():
+                result.analyses[name] = analyze(
+                    checkpoint,
+                    corpus,
+                    heldout=heldout,
+                    config=analysis_config,
+                    progress=self.progress and not cached,
+                )
+            return result.analyses
+
+        self.stage("score", key, None, make)
+
+    def figures(self, facts) -> None:
+        config, result = self.config, self.result
+        figures_dir = Path(config.figures_dir) / config.run
+        key = fingerprint(
+            "figures-v7",
+            self.keys["evaluate"],
+            self.keys["score"],
+            _report_version(),
+            str(_reference_dir()),
         )
-        return table
 
-    evaluation_summary = stage("evaluate", eval_key, run_dir / "evaluation.json", make_evaluations)
+        def make(cached):
+            if cached:  # the figures and index.md are on disk already
+                return None
+            from interp.io import atomic_directory
 
-    # specialization scores
-    analysis_config = config.analysis
-    score_key = fingerprint(
-        "score", {n: keys[n] for n in result.checkpoints}, analysis_config.identity()
-    )
-    # the paper analyses its 12 trained languages; unseen ones have too little text to rank
-    analysed = [code for code in TRAINED if code in facts.languages] or list(facts.languages)
-    corpus = corpora.from_facts(facts, split="train", languages=analysed)
-    heldout = corpora.from_facts(facts, split="test", languages=analysed)
+            # the whole folder lands in one rename: never some figures of this run beside others
+            with atomic_directory(figures_dir, overwrite=True) as tmp:
+                report = self.draw(tmp, facts)
+            return report.moved_to(figures_dir)
 
-    def make_scores(cached):
-        for name, checkpoint in result.checkpoints.items():
-            result.analyses[name] = analyze(
-                checkpoint,
-                corpus,
-                heldout=heldout,
-                config=analysis_config,
-                progress=progress and not cached,
-            )
-        return result.analyses
+        result.report = self.stage("figures", key, figures_dir, make)
 
-    stage("score", score_key, None, make_scores)
-
-    # figures
-    figures_dir = Path(config.figures_dir) / config.run
-    figures_key = fingerprint(
-        "figures-v7", eval_key, score_key, _report_version(), str(_reference_dir())
-    )
-
-    def make_figures(cached):
-        if cached:  # the figures and index.md are on disk already
-            return None
-        from interp.io import atomic_directory
-
-        # the whole folder lands in one rename: never some figures of this run beside others
-        with atomic_directory(figures_dir, overwrite=True) as tmp:
-            report = _figures(tmp)
-        return report.moved_to(figures_dir)
-
-    def _figures(out: Path):
-        # the same code as `interp compare`: save what the report reads, draw it from that
-        # (so `interp report FIGURES_DIR` redraws it byte for byte)
+    def draw(self, out: Path, facts):
+        """The same code as `interp compare`: save what the report reads, draw it from that
+        (so `interp report FIGURES_DIR` redraws it byte for byte)."""
         from interp import comparison
         from interp.report import write_reference_report
 
+        result, split = self.result, self.config.evaluation.split
         inputs = comparison.ComparisonInputs(
             baseline="base",
             analyses=result.analyses,
@@ -349,7 +389,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
             exposure=comparison.heldout_exposure(result.checkpoints.get("base"), facts, split),
             curves=comparison.learning_curves(result.checkpoints),
             warnings=comparison.compute_warnings(result.checkpoints),
-            n_boot=evaluation.n_boot,
+            n_boot=self.config.evaluation.n_boot,
         )
         comparison.save_inputs(
             inputs,
@@ -362,14 +402,6 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
         if reference is not None:  # the paper's 7B results through the same figures
             write_reference_report(out / "paper-7b", reference)
         return report
-
-    result.report = stage("figures", figures_key, figures_dir, make_figures)
-    for text in result.report.warnings if result.report is not None else ():
-        _say(f"warning: {text}")  # also at the top of index.md
-    result.summary = _summary(evaluation_summary, result)
-    atomic_write_json(run_dir / "summary.json", result.summary.reset_index().to_dict("records"))
-    _say(f"\npipeline {config.run}: {time.perf_counter() - started:.1f} s")
-    return result
 
 
 def _check_devices(config: PipelineConfig) -> None:
