@@ -2,6 +2,8 @@
 
     from interp.specialization import NeuronCounts, score, scorer_names, top_heads
     sel = score(NeuronCounts(counts, tokens, languages), "lape-paper")  # or "lape-tang", "absolute"
+    tests = language_tests(seqs)                # per-neuron F tests against shuffled labels
+    sel = NullFdr().select_sequences(seqs)      # significant at an FDR *and* specific
     sel.table; sel.per_language(); sel.per_layer(); sel.cumulative(); sel.sets()
     heads = top_heads(importance, languages)                           # [languages, layers, heads]
     heads.overlap(); heads.general(); heads.layer_share()
@@ -48,6 +50,18 @@ _EXPORTS = {
         "permutation_null",
     ],
     "heads": ["HeadSelection", "importance_table", "top_head_count", "top_heads"],
+    "nulltest": [
+        "AbsoluteCalibration",
+        "BudgetNull",
+        "LayerStream",
+        "NeuronTests",
+        "NullFdr",
+        "benjamini_hochberg",
+        "budget_null",
+        "calibrate_absolute",
+        "calibrated_absolute",
+        "language_tests",
+    ],
     "reference": [
         "PAPER_LANGUAGES",
         "find_reference_dir",
