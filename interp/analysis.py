@@ -33,7 +33,7 @@ BACKEND_ALIASES = {
     "transformer_lens": "transformer_lens",
     "nnsight": "nnsight",
 }
-SCORERS = ("lape-paper", "lape-tang", "absolute")
+SCORERS = ("lape-paper", "lape-tang", "absolute", "null-fdr")
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,10 @@ class AnalysisConfig:
     lahis_max_length: int = 128
     head_frac: float = 0.02  # top heads per language (the paper's 2%) ...
     min_top_heads: int = 4  # ... but at least this many, so small models' overlaps can vary
+    # the absolute rule's thresholds from label shuffles of this model's own counts (with the
+    # 2-fold specificity of null-fdr) instead of its fixed constants, which may suit no model
+    # (the pipeline's presets turn it on; its thresholds are in provenance["scorer_params"])
+    calibrate_absolute: bool = False
     ablation: bool = True  # dark-diagonal matrices on held-out text
     ablation_tokens: int = 2048  # held-out tokens per language (each of L x L cells reads them)
     ablation_random_repeats: int = 1
@@ -308,9 +312,9 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
         source=f"{checkpoint} per-sequence counts",
     )
     result = Analysis(folder=folder, provenance={}, counts=counts)
-    for name in config.scorers:
-        params = {"top_frac": config.top_frac} if name.startswith("lape") else {}
-        result.neurons[name] = lape.score(counts, name, **params)
+    scorer_params = {name: _scorer_params(name, config, seqs) for name in config.scorers}
+    for name, params in scorer_params.items():
+        result.neurons[name] = _neuron_selection(name, params, counts, lambda: seqs)
         if config.n_boot:
             result.bootstrap[name] = stats.bootstrap(
                 seqs, name, n_boot=config.n_boot, seed=config.seed, **params
@@ -379,6 +383,7 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
             "num_heads": shape.num_heads,
         },
         "config": asdict(config),
+        "scorer_params": scorer_params,  # as used (the calibrated absolute thresholds)
         "versions": package_versions(),
     }
     with atomic_directory(folder, overwrite=True) as tmp:
@@ -408,6 +413,31 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
     return result
 
 
+def _scorer_params(name: str, config: AnalysisConfig, seqs: Any) -> dict[str, Any]:
+    """The parameters a scorer runs with: the LAPE budget, or for the absolute rule with
+    `calibrate_absolute` its thresholds read off this model's label-shuffled null."""
+    if name.startswith("lape"):
+        return {"top_frac": config.top_frac}
+    if name == "absolute" and config.calibrate_absolute:
+        from interp.specialization.lape import scorer_params
+        from interp.specialization.nulltest import calibrate_absolute
+
+        calibration = calibrate_absolute(seqs, ratio=2.0, seed=config.seed)
+        return scorer_params(calibration.scorer)
+    return {}
+
+
+def _neuron_selection(name: str, params: dict[str, Any], counts: Any, sequences) -> Any:
+    """One scorer's selection: from the pooled counts, or, for a scorer that tests sequences
+    (null-fdr), from the per-sequence counts `sequences()` gives (read only then)."""
+    from interp.specialization import lape
+
+    scorer = lape.make_scorer(name, **params)
+    if getattr(scorer, "needs_sequences", False):
+        return scorer.score(sequences())
+    return lape.score(counts, scorer)
+
+
 def load_analysis(folder: str | os.PathLike) -> Analysis:
     """Reload an analysis folder written by `analyze` (no model needed)."""
     import pandas as pd
@@ -431,10 +461,24 @@ def load_analysis(folder: str | os.PathLike) -> Analysis:
     )
     result = Analysis(folder=folder, provenance=provenance, counts=counts, from_cache=True)
     config = provenance["config"]
+    used = provenance.get("scorer_params", {})
+
+    def sequences():
+        from interp.specialization.stats import SequenceCounts
+
+        per_sequence = load_accumulator(folder / "per_sequence.safetensors")
+        return SequenceCounts(
+            per_sequence.fires.numpy(),
+            per_sequence.chunk_language.numpy(),
+            per_sequence.tokens.numpy(),
+            languages,
+            source=f"{folder} per-sequence counts",
+        )
+
     for name in config["scorers"]:
-        params = {"top_frac": config["top_frac"]} if name.startswith("lape") else {}
+        default = {"top_frac": config["top_frac"]} if name.startswith("lape") else {}
         # selections are cheap to recompute from the counts, and equal to the saved tables
-        result.neurons[name] = lape.score(counts, name, **params)
+        result.neurons[name] = _neuron_selection(name, used.get(name, default), counts, sequences)
         boot = _load_bootstrap(folder, name, result.neurons[name])
         if boot is not None:
             result.bootstrap[name] = boot

@@ -435,6 +435,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
             "lahis_samples": 2,
             "lahis_max_length": 32,
             "ablation_tokens": 512,
+            "calibrate_absolute": True,
         },
     },
     "default": {
@@ -445,7 +446,8 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         "organism": {"eval_split": None},  # the evaluate stage scores the base like the rest
         # 512 held-out tokens per language for each of the 25 dark-diagonal conditions: the
         # ablations are otherwise three quarters of the scoring time
-        "analysis": {"batch_size": 32, "ablation_tokens": 512},
+        # the absolute rule's thresholds from this model's null: the fixed ones find nothing here
+        "analysis": {"batch_size": 32, "ablation_tokens": 512, "calibrate_absolute": True},
     },
     # Qwen2.5-7B with LoRA; the paper's analysis scale: 1024-token sequences, about 2M tokens
     # per language, 500 LAHIS samples of 512 tokens
@@ -459,6 +461,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
             "lahis_samples": 500,
             "lahis_max_length": 512,
             "batch_size": 4,
+            "calibrate_absolute": True,
         },
         "accelerate_config": "configs/accelerate/deepspeed_zero3.yaml",
     },

@@ -446,9 +446,11 @@ def _train(regime: str, parent: Path, facts, out: Path, settings) -> Path:
 
 def _summary(evaluation_summary, result: PipelineResult):
     """Recall and consistency per checkpoint, with specialization counts beside them."""
+    from interp.report.common import BUDGET_FREE
+
     table = evaluation_summary.copy()
     for name, analysis in result.analyses.items():
-        for scorer in ("absolute",):
+        for scorer in BUDGET_FREE:
             if scorer in analysis.neurons:
                 table.loc[name, f"specific neurons ({scorer})"] = len(
                     analysis.neurons[scorer].table

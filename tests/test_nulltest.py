@@ -457,3 +457,30 @@ def test_budget_null_tests_what_the_budget_leaves_free(planted_seqs, null_seqs):
         budget_null(seqs, n_perm=39, seed=i).p_entropy for i, seqs in enumerate(null_seqs[:5])
     ]
     assert sum(p <= 0.05 for p in p_null) <= 1, p_null
+
+
+def test_sequence_scorers_resample_sequences_in_the_bootstrap_and_the_null():
+    """null-fdr through `stats.bootstrap` / `permutation_null`: each replicate tests its own
+    resampled (or relabelled) sequences; a planted neuron's count is stable under the
+    bootstrap and absent under shuffled labels."""
+    from interp.specialization.stats import SequenceCounts, bootstrap, permutation_null
+
+    rng = np.random.default_rng(5)
+    n_lang, per, tokens = 4, 50, 64
+    language = np.repeat(np.arange(n_lang), per)
+    rates = rng.uniform(0.05, 0.3, size=(2, 60))
+    counts = rng.binomial(tokens, np.broadcast_to(rates, (n_lang * per, 2, 60))).astype(float)
+    counts[:, 1, 7] = 0
+    counts[language == 2, 1, 7] = rng.binomial(tokens, 0.3, size=per)  # only in "ja"
+    seqs = SequenceCounts(
+        counts, language, np.full(n_lang * per, float(tokens)), ("en", "de", "ja", "sw")
+    )
+    boot = bootstrap(seqs, "null-fdr", n_boot=30, seed=1).per_language.set_index("language")
+    assert boot.loc["ja", "observed"] == 1 and boot.loc["ja", "lo"] == boot.loc["ja", "hi"] == 1
+    assert boot.loc["all", "observed"] == 1
+    perm = permutation_null(seqs, "null-fdr", n_perm=30, seed=1).per_language
+    perm = perm.set_index("language")
+    assert perm.loc["ja", "null_hi"] == 0 and perm.loc["ja", "p_value"] < 0.05
+    full = seqs.totals()
+    with pytest.raises(ConfigError, match="leave out `full`"):
+        bootstrap(seqs, "null-fdr", n_boot=2, full=full)

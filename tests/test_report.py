@@ -18,6 +18,7 @@ from interp.specialization.stats import SequenceCounts, bootstrap, specializatio
 pytest.importorskip("matplotlib")
 
 from interp.report import verdict, write_reference_report, write_report  # noqa: E402
+from interp.specialization.nulltest import NullFdr  # noqa: E402
 
 LANGS = ("en", "de", "id", "ar", "bn", "sw", "ca", "el")  # trained high/low, unseen ca el
 N_LAYERS, N_NEURONS, N_HEADS = 3, 32, 4
@@ -74,6 +75,7 @@ def make_analysis(
     ablation: bool = True,
     n_neurons: int = N_NEURONS,
     languages: tuple[str, ...] = LANGS,
+    null_fdr: bool = False,
 ) -> Analysis:
     seqs = sequence_counts(specific, seed, n_neurons)
     counts = seqs.totals()
@@ -87,6 +89,9 @@ def make_analysis(
         if languages == LANGS:
             result = bootstrap(seqs, name, n_boot=40, seed=0, **params)
             boots[name] = ReloadedBootstrap(result) if reloaded else result
+    if null_fdr:
+        neurons["null-fdr"] = NullFdr().score(seqs)
+        boots["null-fdr"] = bootstrap(seqs, "null-fdr", n_boot=20, seed=0)
     rng = np.random.default_rng(seed + 100)
     importance = rng.random((len(languages), N_LAYERS, N_HEADS))
     return Analysis(
@@ -448,3 +453,30 @@ def test_change_readings_use_the_paired_intervals(report):
     recall = report.readings["08_recall"]
     assert "total consistency (the 12 trained languages)" in recall
     assert recall.count("paired change") == 4  # 2 checkpoints x (total consistency, RankC)
+
+
+def test_null_fdr_counts_get_their_figure_and_summary_column(tmp_path):
+    """A budget-free scorer's count can move: figure 1 for null-fdr, its reading, and the
+    summary column with the bootstrap interval, equal to the selections themselves."""
+    analyses = {
+        "base": make_analysis(1.0, 0, heads=False, ablation=False, null_fdr=True),
+        "grpo": make_analysis(0.0, 2, heads=False, ablation=False, null_fdr=True),
+    }
+    report = write_report(analyses, {}, tmp_path, formats=("png",), dpi=20)
+    assert "01_neuron_counts_null_fdr" in report.figures
+    assert (
+        "null-fdr (FDR 5%, 2-fold) specific neurons" in report.readings["01_neuron_counts_null_fdr"]
+    )
+    summary = report.summary.set_index("checkpoint")
+    for name, analysis in analyses.items():
+        assert summary.loc[name, "specific_neurons_null_fdr"] == len(
+            analysis.neurons["null-fdr"].table
+        )
+        all_row = analysis.bootstrap["null-fdr"].per_language.set_index("language").loc["all"]
+        assert summary.loc[name, "specific_neurons_null_fdr_lo"] == all_row["lo"]
+    # planted: base's neurons are more specific than grpo's, so it has more of them
+    assert (
+        summary.loc["base", "specific_neurons_null_fdr"]
+        > summary.loc["grpo", "specific_neurons_null_fdr"]
+    )
+    assert (tmp_path / "tables" / "neuron_counts_null_fdr.csv").is_file()

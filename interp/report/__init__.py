@@ -28,7 +28,7 @@ from interp import compare
 from interp.errors import ConfigError, DataError
 from interp.report import ablation, evaluation, heads, neurons
 from interp.report.common import (
-    ABSOLUTE,
+    BUDGET_FREE,
     Report,
     ReportInputs,
     _check_shapes,
@@ -146,7 +146,7 @@ def _check_inputs(r: ReportInputs) -> None:
             "baseline=<one of these>"
         )
     _check_shapes(r.analyses)
-    for scorer in (r.scorer, ABSOLUTE):
+    for scorer in (r.scorer, *BUDGET_FREE):
         selections = r.neurons_of(scorer)
         if selections is not None:
             compare.check_comparable(selections)  # shapes and languages, naming both sides

@@ -16,6 +16,23 @@ from interp.errors import DataError
 from interp.io import atomic_write_bytes, atomic_write_text
 
 ABSOLUTE = "absolute"
+NULL_FDR = "null-fdr"
+# scorers without a budget, whose counts can rise or fall: scorer -> (its figure 1, its label,
+# its summary.csv column, whether analyses may lack it without a word in the index)
+BUDGET_FREE = {
+    ABSOLUTE: (
+        "01_neuron_counts_absolute",
+        "absolute-criterion",
+        "specific_neurons_absolute",
+        False,
+    ),
+    NULL_FDR: (
+        "01_neuron_counts_null_fdr",
+        "null-fdr (FDR 5%, 2-fold)",
+        "specific_neurons_null_fdr",
+        True,
+    ),
+}
 
 
 @dataclass

@@ -13,7 +13,7 @@ from interp import compare
 from interp.io import atomic_write_bytes
 from interp.languages import GROUPS
 from interp.report.common import (
-    ABSOLUTE,
+    BUDGET_FREE,
     ReportInputs,
     _change_text,
     _metric,
@@ -217,13 +217,12 @@ def _summary(
         row["specialization_index_hi"] = index.hi if index is not None else float("nan")
         # (a fixed-budget LAPE count is the same in every checkpoint by construction, so it
         # is not a column here; its split over languages is in tables/neuron_counts.csv)
-        if ABSOLUTE in analysis.neurons:
-            value, lo, hi = _total(analysis, ABSOLUTE)
-        else:
-            value = lo = hi = float("nan")
-        row["specific_neurons_absolute"] = value
-        row["specific_neurons_absolute_lo"] = lo
-        row["specific_neurons_absolute_hi"] = hi
+        for scorer, (_, _, column, _) in BUDGET_FREE.items():
+            if scorer in analysis.neurons:
+                value, lo, hi = _total(analysis, scorer)
+            else:
+                value = lo = hi = float("nan")
+            row[column], row[f"{column}_lo"], row[f"{column}_hi"] = value, lo, hi
         row["mean_top_head_overlap"] = (
             analysis.heads.mean_overlap() if analysis.heads is not None else float("nan")
         )

@@ -11,7 +11,7 @@ import pandas as pd
 
 from interp import compare
 from interp.report.common import (
-    ABSOLUTE,
+    BUDGET_FREE,
     ReportInputs,
     _bootstrap_rows,
     _change_text,
@@ -172,14 +172,16 @@ def _fig_reassignment(w: _Writer, name: str, base: Any, tuned: Any, names: tuple
     w.figure(name, fig, reading)
 
 
-def _absolute_reading(w: _Writer, analyses: Mapping[str, Any], baseline: str) -> None:
-    """The figure-1 reading of the absolute rule: totals with intervals and a verdict."""
-    base = _total(analyses[baseline], ABSOLUTE)
+def _count_reading(
+    w: _Writer, analyses: Mapping[str, Any], baseline: str, scorer: str, figure: str, label: str
+) -> None:
+    """The figure-1 reading of a budget-free scorer: totals with intervals and a verdict."""
+    base = _total(analyses[baseline], scorer)
     parts = [
         _change_text(
-            f"{name} vs {baseline}: absolute-criterion specific neurons",
+            f"{name} vs {baseline}: {label} specific neurons",
             base,
-            _total(analysis, ABSOLUTE),
+            _total(analysis, scorer),
             _count,
             relative=True,
         )
@@ -187,7 +189,7 @@ def _absolute_reading(w: _Writer, analyses: Mapping[str, Any], baseline: str) ->
         if name != baseline
     ]
     if parts:
-        w.report.readings["01_neuron_counts_absolute"] = "; ".join(parts) + "."
+        w.report.readings[figure] = "; ".join(parts) + "."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +197,7 @@ def _absolute_reading(w: _Writer, analyses: Mapping[str, Any], baseline: str) ->
 
 
 def draw_counts(w: _Writer, r: ReportInputs) -> None:
-    """Figure 1 for the report's scorer and for the absolute criterion."""
+    """Figure 1 for the report's scorer and for each budget-free scorer (`BUDGET_FREE`)."""
     if r.neurons_of(r.scorer) is None:
         reason = _missing_scorer(r.analyses, r.scorer)
         for fig in ("01_neuron_counts", "02_layer_heatmap", "03_cumulative", "04_reassignment"):
@@ -203,12 +205,14 @@ def draw_counts(w: _Writer, r: ReportInputs) -> None:
     else:
         items = {n: _for_counts(a, r.scorer) for n, a in r.analyses.items()}
         _fig_counts(w, "01_neuron_counts", items, r.baseline, r.scorer)
-    if r.neurons_of(ABSOLUTE) is None:
-        w.skip("01_neuron_counts_absolute", _missing_scorer(r.analyses, ABSOLUTE))
-    else:
-        items = {n: _for_counts(a, ABSOLUTE) for n, a in r.analyses.items()}
-        _fig_counts(w, "01_neuron_counts_absolute", items, r.baseline, "absolute-criterion")
-        _absolute_reading(w, r.analyses, r.baseline)
+    for scorer, (figure, label, _, optional) in BUDGET_FREE.items():
+        if r.neurons_of(scorer) is None:
+            if not (optional and all(scorer not in a.neurons for a in r.analyses.values())):
+                w.skip(figure, _missing_scorer(r.analyses, scorer))
+            continue
+        items = {n: _for_counts(a, scorer) for n, a in r.analyses.items()}
+        _fig_counts(w, figure, items, r.baseline, label)
+        _count_reading(w, r.analyses, r.baseline, scorer, figure, label)
 
 
 def draw_layers(w: _Writer, r: ReportInputs) -> None:

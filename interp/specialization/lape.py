@@ -209,7 +209,19 @@ def register_scorer(cls: type) -> type:
     return cls
 
 
+# scorers registered by modules of their own (imported on first lookup: they import this one)
+_SCORER_MODULES = ("interp.specialization.nulltest",)
+
+
+def _load_scorer_modules() -> None:
+    import importlib
+
+    for module in _SCORER_MODULES:
+        importlib.import_module(module)
+
+
 def scorer_names() -> tuple[str, ...]:
+    _load_scorer_modules()
     return tuple(SCORERS)
 
 
@@ -219,6 +231,8 @@ def make_scorer(scorer: str | NeuronScorer = "lape-paper", **params: Any) -> Neu
         if params:
             raise ConfigError("pass parameters either in the scorer object or as keywords")
         return scorer
+    if scorer not in SCORERS:
+        _load_scorer_modules()
     if scorer not in SCORERS:
         raise ConfigError(
             f"unknown neuron scorer {scorer!r}. Known: {', '.join(SCORERS)}. "

@@ -192,6 +192,18 @@ class _Grid:
             )
         self.base = full.rates()
 
+    def select(self, scorer: NeuronScorer, seqs: SequenceCounts, rates: np.ndarray) -> np.ndarray:
+        """The scorer's mask: from the grid's rates, or from the sequences themselves for a
+        scorer that tests sequences (`needs_sequences`, e.g. null-fdr)."""
+        if not _needs_sequences(scorer):
+            return scorer.select(rates)
+        if self.base is not None:
+            raise ConfigError(
+                f"scorer {scorer.name!r} tests per-sequence counts, so it scores only the units "
+                "those counts hold. Fix: leave out `full`"
+            )
+        return scorer.select_sequences(seqs)
+
     @property
     def units(self) -> np.ndarray | slice:
         index = self.seqs.neuron_index
@@ -208,7 +220,7 @@ class _Grid:
         """The observed selection (all sequences), neurons named by their ids."""
         rates = self.rates(self.seqs.totals().rates())
         selection = NeuronSelection.from_mask(
-            scorer.select(rates),
+            self.select(scorer, self.seqs, rates),
             rates,
             self.seqs.languages,
             scorer=scorer.name,
@@ -220,6 +232,21 @@ class _Grid:
             selection.table["neuron"] = index[selection.table["neuron"].to_numpy()]
             selection.num_neurons = int(index.max()) + 1
         return selection
+
+
+def _needs_sequences(scorer: NeuronScorer) -> bool:
+    return bool(getattr(scorer, "needs_sequences", False))
+
+
+def _replicate_sequences(seqs: SequenceCounts, weights: np.ndarray) -> SequenceCounts:
+    """The sequences of one replicate, from its weights `[languages, n_seq]` (how often each
+    sequence is drawn, and under which language label)."""
+    times = weights.sum(axis=0).astype(np.int64)
+    index = np.repeat(np.arange(seqs.counts.shape[0]), times)
+    labels = weights.argmax(axis=0)[index]
+    return SequenceCounts(
+        seqs.counts[index], labels, seqs.tokens[index], seqs.languages, source=seqs.source
+    )
 
 
 def _chunks(n_total: int, per_replicate: int) -> Iterator[slice]:
@@ -249,6 +276,13 @@ def _evaluate(
     n_lang = len(seqs.languages)
     per_layer = np.zeros((n_rep, n_lang, n_layers), dtype=np.int64)
     frequency = None
+    if _needs_sequences(scorer):  # it tests each replicate's sequences, not pooled rates
+        for chunk in _chunks(n_rep, n_lang * n_seq):
+            for offset, weights in enumerate(weights_for(chunk)):
+                mask = grid.select(scorer, _replicate_sequences(seqs, weights), None)
+                per_layer[chunk.start + offset] = mask.sum(axis=2)
+                frequency = mask.astype(np.float64) if frequency is None else frequency + mask
+        return _Replicates(per_layer, frequency / n_rep)
     # per replicate: its weights [languages, n_seq] and its counts [languages, layers * units]
     for chunk in _chunks(n_rep, n_lang * (flat_counts.shape[1] + n_seq)):
         weights = weights_for(chunk)  # [n, languages, n_seq]
