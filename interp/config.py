@@ -255,9 +255,9 @@ class Section:
     build: Callable[[type, str, dict[str, Any]], Any]
 
     def config_class(self) -> type:
-        from interp.train.registry import _resolve
+        from interp.train.registry import resolve
 
-        return _resolve(self.config)
+        return resolve(self.config)
 
     def settings(self, preset: str, values: dict[str, Any]) -> Any:
         cls = self.config_class()
@@ -265,14 +265,16 @@ class Section:
 
 
 def _tuples(cls: type, values: dict[str, Any]) -> dict[str, Any]:
-    """Lists from JSON/TOML become tuples where the field is a tuple."""
+    """Lists from JSON/TOML become tuples where the field is a tuple (or a tuple or None)."""
     kinds = _field_types(cls)
+
+    def is_tuple(kind: Any) -> bool:
+        return any(
+            k is tuple or typing.get_origin(k) is tuple for k in (kind, *typing.get_args(kind))
+        )
+
     return {
-        key: tuple(value)
-        if isinstance(value, list)
-        and typing.get_origin(kinds.get(key)) in (tuple, types.UnionType)
-        and _matches(tuple(value), kinds[key])
-        else value
+        key: tuple(value) if isinstance(value, list) and is_tuple(kinds.get(key)) else value
         for key, value in values.items()
     }
 

@@ -31,7 +31,7 @@ from interp.errors import ConfigError
 BASE = "base"  # the checkpoint every chain of regimes starts from
 
 
-def _resolve(target: Any) -> Any:
+def resolve(target: Any) -> Any:
     """An object given directly, or "module:attribute" imported now."""
     if not isinstance(target, str):
         return target
@@ -82,17 +82,17 @@ class Regime:
         return get_regime(self.uses) if self.uses else self
 
     def config_class(self) -> type:
-        return _resolve(self.method().config)
+        return resolve(self.method().config)
 
     def train_function(self) -> Callable[..., Any]:
-        return _resolve(self.method().train)
+        return resolve(self.method().train)
 
     def plan_function(self) -> Callable[..., Any] | None:
         method = self.method()
-        return _resolve(method.plan) if method.plan is not None else None
+        return resolve(method.plan) if method.plan is not None else None
 
     def data_plan_function(self) -> Callable[..., Any]:
-        return _resolve(self.method().data_plan)
+        return resolve(self.method().data_plan)
 
     def settings(self, preset: str, **changes: Any) -> Any:
         return self.config_class().preset(preset, **changes)
