@@ -355,7 +355,7 @@ class _Run:
         config, result = self.config, self.result
         figures_dir = Path(config.figures_dir) / config.run
         key = fingerprint(
-            "figures-v7",
+            "figures-v8",
             self.keys["evaluate"],
             self.keys["score"],
             _report_version(),
