@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,8 @@ class Analysis:
     head_norms: Any = None  # tidy table
     ablation: dict[str, Any] = field(default_factory=dict)  # "neurons" / "heads" -> tidy table
     index: Any = None  # stats.SpecializationIndex: 1 - mean normalised entropy, with interval
+    # scorer -> class, count, lo, hi: its neurons as language-, script-level, ... (scripts.py)
+    script_classes: dict[str, Any] = field(default_factory=dict)
     from_cache: bool = False
 
     @property
@@ -209,7 +212,7 @@ def analysis_key(checkpoint, sequences, heldout_sequences, config: AnalysisConfi
     from interp.io import checkpoint_fingerprint, fingerprint
 
     return fingerprint(
-        "analysis-v3",
+        "analysis-v4",
         checkpoint_fingerprint(checkpoint),
         _corpus_fingerprint(sequences),
         _corpus_fingerprint(heldout_sequences or {}),
@@ -272,6 +275,7 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
     from interp.models.loading import load_model
     from interp.specialization import heads as head_scores
     from interp.specialization import lape, stats
+    from interp.specialization.scripts import script_class_counts, script_class_table
     from interp.train.checkpoints import package_versions
 
     torch.manual_seed(config.seed)
@@ -313,12 +317,18 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
     )
     result = Analysis(folder=folder, provenance={}, counts=counts)
     scorer_params = {name: _scorer_params(name, config, seqs) for name in config.scorers}
+    classify = partial(script_class_counts, languages=tuple(languages))
     for name, params in scorer_params.items():
         result.neurons[name] = _neuron_selection(name, params, counts, lambda: seqs)
+        samples = None
         if config.n_boot:
             result.bootstrap[name] = stats.bootstrap(
-                seqs, name, n_boot=config.n_boot, seed=config.seed, **params
+                seqs, name, n_boot=config.n_boot, seed=config.seed, summarize=classify, **params
             )
+            samples = result.bootstrap[name].summary_samples
+        result.script_classes[name] = script_class_table(
+            result.neurons[name].mask(), samples, languages
+        )
         if config.n_perm:
             result.permutation[name] = stats.permutation_null(
                 seqs, name, n_perm=config.n_perm, seed=config.seed, **params
@@ -397,6 +407,8 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
             _save_bootstrap(tmp, name, boot)
         for name, table in result.permutation.items():
             table.to_parquet(tmp / f"permutation_{name}.parquet")
+        for name, table in result.script_classes.items():
+            table.to_parquet(tmp / f"script_classes_{name}.parquet")
         result.head_norms.to_parquet(tmp / "head_norms.parquet")
         result.index.to_frame().to_parquet(tmp / "specialization_index.parquet")
         if result.head_importance is not None:
@@ -485,6 +497,9 @@ def load_analysis(folder: str | os.PathLike) -> Analysis:
         perm = folder / f"permutation_{name}.parquet"
         if perm.is_file():
             result.permutation[name] = pd.read_parquet(perm)
+        classes = folder / f"script_classes_{name}.parquet"
+        if classes.is_file():
+            result.script_classes[name] = pd.read_parquet(classes)
     result.head_norms = pd.read_parquet(folder / "head_norms.parquet")
     index_file = folder / "specialization_index.parquet"
     if index_file.is_file():

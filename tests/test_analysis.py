@@ -145,7 +145,13 @@ def test_null_fdr_recovers_the_planted_neurons_through_the_analysis(planted, tmp
     # the calibrated absolute thresholds are recorded with the analysis
     used = result.provenance["scorer_params"]["absolute"]
     assert set(used) == {"max_entropy", "min_rate", "min_share", "ratio"} and used["ratio"] == 2
+    # every selected neuron is in one script class; German (Latin, shared with English) is
+    # language-level, Japanese (the only Han-script language here) script-or-language
+    classes = result.script_classes["null-fdr"].set_index("class")
+    assert classes["count"].sum() == len(table.groupby(["layer", "neuron"]))
+    assert classes.loc["language", "count"] >= 2 and classes.loc["script-or-language", "count"] >= 3
     again = load_analysis(tmp_path / "n")
+    assert again.script_classes["null-fdr"].equals(result.script_classes["null-fdr"])
     assert again.neurons["null-fdr"].table.equals(table)
     assert again.neurons["absolute"].table.equals(result.neurons["absolute"].table)
 

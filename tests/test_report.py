@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ pytest.importorskip("matplotlib")
 
 from interp.report import verdict, write_reference_report, write_report  # noqa: E402
 from interp.specialization.nulltest import NullFdr  # noqa: E402
+from interp.specialization.scripts import script_class_counts, script_class_table  # noqa: E402
 
 LANGS = ("en", "de", "id", "ar", "bn", "sw", "ca", "el")  # trained high/low, unseen ca el
 N_LAYERS, N_NEURONS, N_HEADS = 3, 32, 4
@@ -89,9 +91,14 @@ def make_analysis(
         if languages == LANGS:
             result = bootstrap(seqs, name, n_boot=40, seed=0, **params)
             boots[name] = ReloadedBootstrap(result) if reloaded else result
+    classes = {}
     if null_fdr:
         neurons["null-fdr"] = NullFdr().score(seqs)
-        boots["null-fdr"] = bootstrap(seqs, "null-fdr", n_boot=20, seed=0)
+        classify = partial(script_class_counts, languages=languages)
+        boots["null-fdr"] = bootstrap(seqs, "null-fdr", n_boot=20, seed=0, summarize=classify)
+        classes["null-fdr"] = script_class_table(
+            neurons["null-fdr"].mask(), boots["null-fdr"].summary_samples, languages
+        )
     rng = np.random.default_rng(seed + 100)
     importance = rng.random((len(languages), N_LAYERS, N_HEADS))
     return Analysis(
@@ -109,6 +116,7 @@ def make_analysis(
         if ablation
         else {},
         index=specialization_index(seqs, n_boot=40) if languages == LANGS else None,
+        script_classes=classes,
     )
 
 
@@ -480,3 +488,15 @@ def test_null_fdr_counts_get_their_figure_and_summary_column(tmp_path):
         > summary.loc["grpo", "specific_neurons_null_fdr"]
     )
     assert (tmp_path / "tables" / "neuron_counts_null_fdr.csv").is_file()
+    # figure 12: every planted neuron is for one language; the five Latin-script languages'
+    # are language-level, those of Arabic, Bengali and Greek (scripts no other language here
+    # has) cannot be told from their script
+    classes = pd.read_csv(tmp_path / "tables" / "script_classes.csv").set_index(
+        ["checkpoint", "class"]
+    )
+    per_language = N_LAYERS * 2
+    assert classes.loc[("base", "language"), "count"] == 5 * per_language
+    assert classes.loc[("base", "script-or-language"), "count"] == 3 * per_language
+    assert classes.loc[("base", "script"), "count"] == classes.loc[("base", "mixed"), "count"] == 0
+    assert (classes.xs("grpo", level="checkpoint")["count"] == 0).all()
+    assert "base: language 30" in report.readings["12_script_vs_language"]

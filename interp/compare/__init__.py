@@ -36,6 +36,7 @@ from interp.compare.neurons import (
     layer_table,
     reassignment,
     reassignment_summary,
+    script_class_table,
 )
 from interp.languages import language_order
 
@@ -59,6 +60,7 @@ __all__ = [
     "paired_deltas",
     "reassignment",
     "reassignment_summary",
+    "script_class_table",
     "specialization_summary",
     "stack_results",
     "thesis_table",

@@ -274,3 +274,20 @@ def reassignment_summary(matrix: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def script_class_table(
+    tables: Mapping[str, pd.DataFrame], baseline: str | None = None
+) -> pd.DataFrame:
+    """Per-checkpoint script classes (`Analysis.script_classes[scorer]`: class, count, lo,
+    hi) stacked: checkpoint, class, count, lo, hi, and with a baseline base_count, delta."""
+    _check_baseline(tables, baseline)
+    table = pd.concat(
+        [t[["class", "count", "lo", "hi"]].assign(checkpoint=n) for n, t in tables.items()],
+        ignore_index=True,
+    )[["checkpoint", "class", "count", "lo", "hi"]]
+    if baseline is not None:
+        base = table[table["checkpoint"] == baseline].set_index("class")["count"]
+        table["base_count"] = table["class"].map(base).to_numpy()
+        table["delta"] = table["count"] - table["base_count"]
+    return table

@@ -17,6 +17,7 @@
 | 9 | plot_specialization_vs_consistency | thesis_table |
 | 10 | plot_learning_curves | `LearningCurve.frame()` per checkpoint |
 | 11 | plot_exposure_accuracy | `interp.evaluate.effects.exposure_accuracy` |
+| 12 | plot_script_classes | script_class_table |
 
 Every function builds a `matplotlib.figure.Figure` directly (no pyplot, nothing global), so
 it works the same in notebooks, batch runs and tests. Names load on first use: importing
@@ -38,6 +39,7 @@ _EXPORTS = {
     "neurons": [
         "plot_neuron_counts",
         "plot_layer_heatmap",
+        "plot_script_classes",
         "plot_cumulative",
         "plot_reassignment",
     ],

@@ -451,3 +451,44 @@ def _compact(value: float, integral: bool) -> str:
     if abs(value) >= 1000:
         return f"{value / 1000:.1f}k"
     return f"{value:.0f}" if integral else f"{value:.1f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 12
+
+
+def plot_script_classes(
+    table: pd.DataFrame,
+    *,
+    checkpoints: Sequence[str] | None = None,
+    title: str = "Specific neurons: language- or script-level",
+):
+    """Figure 12 from `compare.script_class_table`: per class (language, script,
+    script-or-language, mixed) one bar per checkpoint, bootstrap whiskers (lo, hi)."""
+    from interp.specialization.scripts import SCRIPT_CLASSES
+
+    _require(table, ["checkpoint", "class", "count"], "script class table")
+    names = _checkpoints(table, checkpoints, None)
+    classes = [c for c in SCRIPT_CLASSES if c in set(table["class"])]
+    slots = table.rename(columns={"class": "language"})  # grouped_bars' slot column
+    fig = style.new_figure(max(5.0, 1.2 * len(classes) + 2.5), 3.0)
+    ax = fig.subplots()
+    grouped_bars(ax, slots, "count", "lo", "hi", classes, names, style.checkpoint_colors(names))
+    ax.set_xticks(np.arange(len(classes)), [c.replace("-", "-\n", 1) for c in classes])
+    ax.set_ylabel("specific neurons")
+    ax.set_title(title)
+    style.style_axes(ax)
+    fig.legend(
+        *ax.get_legend_handles_labels(),
+        loc="outside right upper",
+        fontsize=style.FONT,
+        title="checkpoint",
+        title_fontsize=style.FONT,
+        frameon=False,
+    )
+    style.add_note(
+        fig,
+        "language: one language of a shared script; script: several languages of one script; "
+        "script-or-language: a script no other language here has; whiskers: bootstrap interval",
+    )
+    return fig

@@ -84,6 +84,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("09_specialization_vs_*", "summary, regime effects", evaluation.draw_thesis),
     Figure("10_learning_curves", "learning curves", evaluation.draw_curves),
     Figure("11_exposure_accuracy", "evaluation tables by exposure", evaluation.draw_exposure),
+    Figure("12_script_vs_language", "null-fdr script classes", neurons.draw_script_classes),
 )
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 from interp import compare
 from interp.report.common import (
     BUDGET_FREE,
+    NULL_FDR,
     ReportInputs,
     _bootstrap_rows,
     _change_text,
@@ -228,3 +229,39 @@ def draw_layers(w: _Writer, r: ReportInputs) -> None:
         _fig_reassignment(
             w, f"04_reassignment_{_slug(name)}", lape[r.baseline], lape[name], (r.baseline, name)
         )
+
+
+def draw_script_classes(w: _Writer, r: ReportInputs) -> None:
+    """Figure 12: the null-fdr neurons as language-level, script-level, ... per checkpoint
+    (only when the analyses classified them: older ones did not)."""
+    name, scorer = "12_script_vs_language", NULL_FDR
+    have = {
+        n: a.script_classes[scorer] for n, a in r.analyses.items() if scorer in a.script_classes
+    }
+    if len(have) < len(r.analyses):
+        if have:
+            missing = ", ".join(n for n in r.analyses if n not in have)
+            w.skip(name, f"no script classes of {scorer} neurons for {missing}")
+        return
+    from interp import plots
+
+    table = compare.script_class_table(have, r.baseline)
+    w.table("script_classes", table)
+    fig = plots.plot_script_classes(table)
+    rows = table.set_index(["checkpoint", "class"])
+
+    def text(checkpoint: str, cls: str) -> str:
+        row = rows.loc[(checkpoint, cls)]
+        ci = f" [{row['lo']:.0f}, {row['hi']:.0f}]" if np.isfinite(row["lo"]) else ""
+        return f"{cls} {row['count']:.0f}{ci}"
+
+    parts = [
+        f"{c}: " + ", ".join(text(c, cls) for cls in dict.fromkeys(table["class"])) for c in have
+    ]
+    w.figure(
+        name,
+        fig,
+        f"{scorer} neurons by what they are specific to (bootstrap intervals over sequences); "
+        + "; ".join(parts)
+        + ". Only language-level ones show a language apart from its script.",
+    )

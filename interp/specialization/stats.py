@@ -261,6 +261,7 @@ class _Replicates:
 
     per_layer: np.ndarray  # [n_rep, languages, layers]
     frequency: np.ndarray  # [languages, layers, grid units]: share of replicates selected
+    summaries: np.ndarray | None = None  # [n_rep, ...]: `summarize(mask)` of each replicate
 
 
 def _evaluate(
@@ -268,32 +269,43 @@ def _evaluate(
     grid: _Grid,
     n_rep: int,
     weights_for: Callable[[slice], np.ndarray],
+    summarize: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> _Replicates:
-    """Run the scorer on each replicate; `weights_for(chunk)` -> [n, languages, n_seq]."""
+    """Run the scorer on each replicate; `weights_for(chunk)` -> [n, languages, n_seq].
+    `summarize(mask)`, if given, is kept for every replicate (e.g. counts by script class)."""
     seqs = grid.seqs
     n_seq, n_layers, n_units = seqs.counts.shape
     flat_counts = seqs.counts.reshape(n_seq, -1)
     n_lang = len(seqs.languages)
     per_layer = np.zeros((n_rep, n_lang, n_layers), dtype=np.int64)
-    frequency = None
+    frequency, summaries = None, []
+
+    def keep(index: int, mask: np.ndarray) -> None:
+        nonlocal frequency
+        per_layer[index] = mask.sum(axis=2)
+        frequency = mask.astype(np.float64) if frequency is None else frequency + mask
+        if summarize is not None:
+            summaries.append(summarize(mask))
+
     if _needs_sequences(scorer):  # it tests each replicate's sequences, not pooled rates
         for chunk in _chunks(n_rep, n_lang * n_seq):
             for offset, weights in enumerate(weights_for(chunk)):
-                mask = grid.select(scorer, _replicate_sequences(seqs, weights), None)
-                per_layer[chunk.start + offset] = mask.sum(axis=2)
-                frequency = mask.astype(np.float64) if frequency is None else frequency + mask
-        return _Replicates(per_layer, frequency / n_rep)
-    # per replicate: its weights [languages, n_seq] and its counts [languages, layers * units]
-    for chunk in _chunks(n_rep, n_lang * (flat_counts.shape[1] + n_seq)):
-        weights = weights_for(chunk)  # [n, languages, n_seq]
-        counts = weights @ flat_counts  # [n, languages, layers * units]
-        tokens = weights @ seqs.tokens  # [n, languages]
-        unit_rates = (counts / tokens[:, :, None]).reshape(-1, n_lang, n_layers, n_units)
-        for offset, rates in enumerate(unit_rates):
-            mask = scorer.select(grid.rates(rates))
-            per_layer[chunk.start + offset] = mask.sum(axis=2)
-            frequency = mask.astype(np.float64) if frequency is None else frequency + mask
-    return _Replicates(per_layer, frequency / n_rep)
+                keep(
+                    chunk.start + offset,
+                    grid.select(scorer, _replicate_sequences(seqs, weights), None),
+                )
+    else:
+        # per replicate: its weights [languages, n_seq] and its counts [languages, layers * units]
+        for chunk in _chunks(n_rep, n_lang * (flat_counts.shape[1] + n_seq)):
+            weights = weights_for(chunk)  # [n, languages, n_seq]
+            counts = weights @ flat_counts  # [n, languages, layers * units]
+            tokens = weights @ seqs.tokens  # [n, languages]
+            unit_rates = (counts / tokens[:, :, None]).reshape(-1, n_lang, n_layers, n_units)
+            for offset, rates in enumerate(unit_rates):
+                keep(chunk.start + offset, scorer.select(grid.rates(rates)))
+    return _Replicates(
+        per_layer, frequency / n_rep, np.stack(summaries) if summarize is not None else None
+    )
 
 
 def _resample_weights(
@@ -336,6 +348,7 @@ class BootstrapResult:
     samples: np.ndarray
     ci: float
     seed: int | None
+    summary_samples: np.ndarray | None = None  # [n_boot, ...] of `summarize`, when given
 
 
 def bootstrap(
@@ -346,9 +359,11 @@ def bootstrap(
     ci: float = 0.95,
     seed: int | None = 0,
     full: NeuronCounts | None = None,
+    summarize: Callable[[np.ndarray], np.ndarray] | None = None,
     **params: Any,
 ) -> BootstrapResult:
-    """Percentile bootstrap over sequences, resampled within each language."""
+    """Percentile bootstrap over sequences, resampled within each language. `summarize`
+    (a mask `[languages, layers, units]` -> an array) is also kept for every replicate."""
     _check_resampling(n_boot, "n_boot", ci)
     scorer = make_scorer(scorer, **params)
     grid = _Grid(seqs, full)
@@ -362,7 +377,7 @@ def bootstrap(
     def weights_for(chunk: slice) -> np.ndarray:
         return _resample_weights(draws, members, chunk, n_seq)
 
-    reps = _evaluate(scorer, grid, n_boot, weights_for)
+    reps = _evaluate(scorer, grid, n_boot, weights_for, summarize)
     obs_layer = observed.mask().sum(axis=2)
     return BootstrapResult(
         observed=observed,
@@ -372,6 +387,7 @@ def bootstrap(
         samples=reps.per_layer,
         ci=ci,
         seed=seed,
+        summary_samples=reps.summaries,
     )
 
 
