@@ -406,7 +406,40 @@ class SequenceFiringCounts(Accumulator):
         )
 
 
-class MeanActivation(Accumulator):
+class _TokenMean(Accumulator):
+    """A per-language mean over real tokens of one value per (layer, unit): subclasses say
+    how wide a layer is (`_width`), what the unit and value are called, and what to add."""
+
+    _state_names = ("sums", "tokens")
+    _unit: str  # the tidy table's unit column
+    _value: str  # ... and its value column
+
+    @property
+    def _width(self) -> int:
+        raise NotImplementedError
+
+    def _allocate(self) -> None:
+        import torch
+
+        n = len(self.languages)
+        self.sums = torch.zeros(n, self.num_layers, self._width, dtype=torch.float64)
+        self.tokens = torch.zeros(n, dtype=torch.long)
+
+    def start_batch(self, batch: BatchInfo) -> None:
+        _add_tokens(self.tokens, batch)
+
+    def means(self) -> torch.Tensor:
+        """The mean [language, layer, unit] (float64)."""
+        import torch
+
+        return self.sums / self.tokens.to(torch.float64).clamp(min=1).view(-1, 1, 1)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: language, layer, unit (neuron / head), value (mean / norm), tokens."""
+        return _long_frame(self.languages, {self._value: self.means()}, self._unit, self.tokens)
+
+
+class MeanActivation(_TokenMean):
     """Mean activation per neuron and language, over real tokens.
 
     site "post" (default): act(gate) * up, the input of down_proj (TransformerLens
@@ -414,7 +447,7 @@ class MeanActivation(Accumulator):
     sums: [languages, layers, intermediate] float64; tokens: [languages] int64.
     """
 
-    _state_names = ("sums", "tokens")
+    _unit, _value = "neuron", "mean"
 
     def __init__(
         self,
@@ -430,34 +463,18 @@ class MeanActivation(Accumulator):
         self.intermediate_size = intermediate_size
         super().__init__(languages, num_layers)
 
-    def _allocate(self) -> None:
-        import torch
-
-        n = len(self.languages)
-        self.sums = torch.zeros(n, self.num_layers, self.intermediate_size, dtype=torch.float64)
-        self.tokens = torch.zeros(n, dtype=torch.long)
+    @property
+    def _width(self) -> int:
+        return self.intermediate_size
 
     def _config(self) -> dict[str, Any]:
         return {"intermediate_size": self.intermediate_size, "site": self.site}
 
-    def start_batch(self, batch: BatchInfo) -> None:
-        _add_tokens(self.tokens, batch)
-
     def update(self, site: str, layer: int, x: torch.Tensor, batch: BatchInfo) -> None:
         _add_masked_sums(self.sums, x, batch, layer)
 
-    def means(self) -> torch.Tensor:
-        """Mean activation [language, layer, neuron] (float64)."""
-        import torch
 
-        return self.sums / self.tokens.to(torch.float64).clamp(min=1).view(-1, 1, 1)
-
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table: language, layer, neuron, mean, tokens."""
-        return _long_frame(self.languages, {"mean": self.means()}, "neuron", self.tokens)
-
-
-class HeadNorms(Accumulator):
+class HeadNorms(_TokenMean):
     """Mean L2 norm of each attention head's output per language, over real tokens.
 
     A head's output is its slice of the o_proj input (site "z", [.., heads * head_dim]).
@@ -465,7 +482,7 @@ class HeadNorms(Accumulator):
     """
 
     sites = ("z",)
-    _state_names = ("sums", "tokens")
+    _unit, _value = "head", "norm"
 
     def __init__(
         self, languages: Sequence[str], num_layers: int, num_heads: int, head_dim: int
@@ -474,18 +491,12 @@ class HeadNorms(Accumulator):
         self.head_dim = head_dim
         super().__init__(languages, num_layers)
 
-    def _allocate(self) -> None:
-        import torch
-
-        n = len(self.languages)
-        self.sums = torch.zeros(n, self.num_layers, self.num_heads, dtype=torch.float64)
-        self.tokens = torch.zeros(n, dtype=torch.long)
+    @property
+    def _width(self) -> int:
+        return self.num_heads
 
     def _config(self) -> dict[str, Any]:
         return {"num_heads": self.num_heads, "head_dim": self.head_dim}
-
-    def start_batch(self, batch: BatchInfo) -> None:
-        _add_tokens(self.tokens, batch)
 
     def update(self, site: str, layer: int, x: torch.Tensor, batch: BatchInfo) -> None:
         import torch
@@ -493,16 +504,6 @@ class HeadNorms(Accumulator):
         heads = x.unflatten(-1, (self.num_heads, self.head_dim))
         norms = torch.linalg.vector_norm(heads, dim=-1, dtype=torch.float32)  # [B, T, H]
         _add_masked_sums(self.sums, norms, batch, layer)
-
-    def means(self) -> torch.Tensor:
-        """Mean head-output norm [language, layer, head] (float64)."""
-        import torch
-
-        return self.sums / self.tokens.to(torch.float64).clamp(min=1).view(-1, 1, 1)
-
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table: language, layer, head, norm, tokens."""
-        return _long_frame(self.languages, {"norm": self.means()}, "head", self.tokens)
 
 
 def _long_frame(

@@ -40,13 +40,8 @@ def _kind(obj: Any) -> str:
 def _shape(obj: Any) -> tuple[int, int] | None:
     kind = _kind(obj)
     if kind == "bootstrap":
-        obj = obj.observed
-        kind = "neurons"
-    if kind == "neurons":
-        return (int(obj.num_layers), int(obj.num_neurons))
-    if kind == "heads":
-        return (int(obj.num_layers), int(obj.num_heads))
-    return None
+        return obj.observed.shape
+    return obj.shape if kind in ("neurons", "heads") else None
 
 
 def _languages(obj: Any) -> tuple[str, ...] | None:

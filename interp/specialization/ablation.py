@@ -465,14 +465,11 @@ class DarkDiagonal:
 
 def _unit_sets(units: Any, unit: str | None) -> tuple[dict[str, set[tuple[int, int]]], str]:
     """({language: set}, unit) from a HeadSelection, a NeuronSelection or a plain mapping."""
+    from interp.specialization.selection import UnitSelection
+
     kind = type(units).__name__
-    if kind == "HeadSelection":
-        inferred = "heads"
-    elif kind == "NeuronSelection":
-        inferred = "neurons"
-    else:
-        inferred = None
-    if inferred is not None:
+    if isinstance(units, UnitSelection):
+        inferred = f"{units.unit}s"
         if unit is not None and unit != inferred:
             raise ConfigError(f"unit={unit!r} but a {kind} holds {inferred}")
         sets = units.sets()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ import pandas as pd
 from interp.errors import ConfigError, DataError
 from interp.languages import TRAINED, check_codes
 from interp.specialization.lape import as_array
+from interp.specialization.selection import UnitSelection
 
 __all__ = ["HeadSelection", "importance_table", "top_head_count", "top_heads"]
 
@@ -88,7 +89,7 @@ def importance_table(
 
 
 @dataclass
-class HeadSelection:
+class HeadSelection(UnitSelection):
     """The top-k heads of each language.
 
     `table`: language, rank (0 = most important), layer, head, flat (layer * heads + head),
@@ -102,20 +103,11 @@ class HeadSelection:
     k: int
     frac: float | None
 
-    def sets(self) -> dict[str, set[tuple[int, int]]]:
-        """{language: set of (layer, head)}."""
-        out: dict[str, set[tuple[int, int]]] = {lang: set() for lang in self.languages}
-        for lang, layer, head in self.table[["language", "layer", "head"]].itertuples(index=False):
-            out[lang].add((int(layer), int(head)))
-        return out
+    unit: ClassVar[str] = "head"
 
-    def mask(self) -> np.ndarray:
-        """Boolean `[languages, layers, heads]`, True for each language's top heads."""
-        mask = np.zeros((len(self.languages), self.num_layers, self.num_heads), dtype=bool)
-        index = {lang: i for i, lang in enumerate(self.languages)}
-        lang = self.table["language"].map(index).to_numpy(dtype=np.int64)
-        mask[lang, self.table["layer"].to_numpy(), self.table["head"].to_numpy()] = True
-        return mask
+    @property
+    def num_units(self) -> int:
+        return self.num_heads
 
     def overlap(self) -> pd.DataFrame:
         """`[languages, languages]` matrix of |top(a) & top(b)| / k (diagonal = 1)."""

@@ -38,7 +38,7 @@ choices; a new rule is one class with `@register_scorer`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Protocol
 
@@ -47,6 +47,7 @@ import pandas as pd
 
 from interp.errors import ConfigError, DataError
 from interp.languages import check_codes
+from interp.specialization.selection import UnitSelection
 
 __all__ = [
     "SCORERS",
@@ -105,7 +106,11 @@ class NeuronCounts:
                 f"{self.source}: language specificity needs at least 2 languages, got "
                 f"{list(languages)}"
             )
-        _check_finite(counts, languages, self.source)
+        check_counts(
+            counts,
+            self.source,
+            lambda i: f"language {languages[i[0]]}, layer {i[1]}, neuron {i[2]}",
+        )
         bad = [lang for lang, n in zip(languages, tokens, strict=True) if not n > 0]
         if bad:
             raise DataError(
@@ -137,15 +142,15 @@ class NeuronCounts:
         return self.counts / self.tokens[:, None, None]
 
 
-def _check_finite(counts: np.ndarray, languages: Sequence[str], source: str) -> None:
-    """Refuse NaN, inf and negative counts, naming the first bad (language, layer)."""
+def check_counts(counts: np.ndarray, source: str, where: Callable[[tuple[int, ...]], str]) -> None:
+    """Refuse NaN, inf and negative counts, naming the first bad entry (`where(index)` says
+    which: the language and layer, or the sequence)."""
     bad = ~np.isfinite(counts) | (counts < 0)
     if bad.any():
-        lang, layer, neuron = np.argwhere(bad)[0]
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise DataError(
-            f"{source}, language {languages[lang]}, layer {layer}, neuron {neuron}: count is "
-            f"{counts[lang, layer, neuron]} ({int(bad.sum())} bad entries in all). Fix: counts "
-            "must be finite and >= 0; recollect them"
+            f"{source}, {where(index)}: count is {counts[index]} ({int(bad.sum())} bad entries "
+            "in all). Fix: counts must be finite and >= 0; recollect them"
         )
 
 
@@ -360,7 +365,7 @@ _TABLE_COLUMNS = ["language", "layer", "neuron", "entropy", "p"]
 
 
 @dataclass
-class NeuronSelection:
+class NeuronSelection(UnitSelection):
     """Selected (layer, neuron, language) triples as a tidy table, with summaries.
 
     `table` has one row per (layer, neuron, language) selected: columns language, layer
@@ -405,25 +410,11 @@ class NeuronSelection:
             table, tuple(languages), mask.shape[1], mask.shape[2], scorer, dict(params or {})
         )
 
-    def __len__(self) -> int:
-        return len(self.table)
+    unit: ClassVar[str] = "neuron"
 
-    def sets(self) -> dict[str, set[tuple[int, int]]]:
-        """{language: set of (layer, neuron)}, every language present (possibly empty)."""
-        out: dict[str, set[tuple[int, int]]] = {lang: set() for lang in self.languages}
-        for lang, layer, neuron in self.table[["language", "layer", "neuron"]].itertuples(
-            index=False
-        ):
-            out[lang].add((int(layer), int(neuron)))
-        return out
-
-    def mask(self) -> np.ndarray:
-        """Boolean `[languages, layers, neurons]`."""
-        mask = np.zeros((len(self.languages), self.num_layers, self.num_neurons), dtype=bool)
-        index = {lang: i for i, lang in enumerate(self.languages)}
-        lang = self.table["language"].map(index).to_numpy(dtype=np.int64)
-        mask[lang, self.table["layer"].to_numpy(), self.table["neuron"].to_numpy()] = True
-        return mask
+    @property
+    def num_units(self) -> int:
+        return self.num_neurons
 
     def per_language(self) -> pd.DataFrame:
         """Columns language, count; one row per language in order."""

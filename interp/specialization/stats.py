@@ -46,6 +46,7 @@ from interp.specialization.lape import (
     NeuronSelection,
     _per_layer_frame,
     as_array,
+    check_counts,
     make_scorer,
     scorer_params,
 )
@@ -112,14 +113,11 @@ class SequenceCounts:
                 f"{tuple(index.shape)}, tokens {tuple(tokens.shape)}. Fix: one language label "
                 "and one token count per sequence"
             )
-        bad = ~np.isfinite(counts) | (counts < 0)
-        if bad.any():
-            seq, layer, unit = np.argwhere(bad)[0]
-            raise DataError(
-                f"{self.source}, sequence {seq} ({languages[index[seq]]}), layer {layer}, "
-                f"unit {unit}: count is {counts[seq, layer, unit]}. Fix: counts must be finite "
-                "and >= 0"
-            )
+        check_counts(
+            counts,
+            self.source,
+            lambda i: f"sequence {i[0]} ({languages[index[i[0]]]}), layer {i[1]}, unit {i[2]}",
+        )
         if not np.all(np.isfinite(tokens)) or np.any(tokens <= 0):
             seq = int(np.argmax(~np.isfinite(tokens) | (tokens <= 0)))
             raise DataError(
