@@ -24,9 +24,17 @@ import os
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interp.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+    from interp.specialization.heads import HeadSelection
+    from interp.specialization.lape import NeuronCounts, NeuronSelection
+    from interp.specialization.stats import BootstrapResult, SpecializationIndex
 
 BACKEND_ALIASES = {
     "torch": "torch",
@@ -114,18 +122,18 @@ class Analysis:
     """Everything measured on one checkpoint; tables are pandas, tensors torch."""
 
     folder: Path
-    provenance: dict
-    counts: Any  # lape.NeuronCounts
-    neurons: dict[str, Any] = field(default_factory=dict)  # scorer -> NeuronSelection
-    bootstrap: dict[str, Any] = field(default_factory=dict)  # scorer -> BootstrapResult-like
-    permutation: dict[str, Any] = field(default_factory=dict)  # scorer -> per_language table
-    head_importance: Any = None  # [languages, layers, heads] LAHIS, or None
-    heads: Any = None  # HeadSelection
-    head_norms: Any = None  # tidy table
-    ablation: dict[str, Any] = field(default_factory=dict)  # "neurons" / "heads" -> tidy table
-    index: Any = None  # stats.SpecializationIndex: 1 - mean normalised entropy, with interval
+    provenance: dict[str, Any]
+    counts: NeuronCounts
+    neurons: dict[str, NeuronSelection] = field(default_factory=dict)  # scorer -> selection
+    bootstrap: dict[str, BootstrapResult] = field(default_factory=dict)  # scorer -> intervals
+    permutation: dict[str, pd.DataFrame] = field(default_factory=dict)  # scorer -> null table
+    head_importance: torch.Tensor | None = None  # [languages, layers, heads] LAHIS
+    heads: HeadSelection | None = None
+    head_norms: pd.DataFrame | None = None  # tidy table
+    ablation: dict[str, pd.DataFrame] = field(default_factory=dict)  # "neurons" / "heads"
+    index: SpecializationIndex | None = None  # 1 - mean normalised entropy, with interval
     # scorer -> class, count, lo, hi: its neurons as language-, script-level, ... (scripts.py)
-    script_classes: dict[str, Any] = field(default_factory=dict)
+    script_classes: dict[str, pd.DataFrame] = field(default_factory=dict)
     from_cache: bool = False
 
     @property
@@ -261,8 +269,29 @@ def analyze(
 
 
 def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progress) -> Analysis:
+    """One pass over the corpus, then every measure on its counts; saved in one rename."""
     import torch
 
+    from interp.models.loading import load_model
+
+    torch.manual_seed(config.seed)
+    model, _ = load_model(checkpoint, device=config.device)
+    model.eval()
+    accumulators, counts, seqs = _collect(model, tokenizer, tokenized, config, checkpoint, progress)
+    result = Analysis(folder=folder, provenance={}, counts=counts)
+    scorer_params = _score_neurons(result, seqs, config)
+    result.head_norms = accumulators["head_norms"].to_frame()
+    if config.lahis_samples:
+        _score_heads(result, model, tokenizer, tokenized, config, progress)
+    if held is not None:
+        _ablate(result, model, tokenizer, held, config, progress)
+    result.provenance = _provenance(key, checkpoint, model, tokenized, held, config, scorer_params)
+    _save(result, accumulators, folder)
+    return result
+
+
+def _collect(model, tokenizer, tokenized, config, checkpoint, progress):
+    """The accumulators after one pass, the pooled counts and the per-sequence counts."""
     from interp.activations import (
         FiringCounts,
         HeadNorms,
@@ -270,41 +299,34 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
         SequenceFiringCounts,
         collect,
     )
-    from interp.io import atomic_directory, atomic_write_json, checkpoint_fingerprint
     from interp.models import adapters
-    from interp.models.loading import load_model
-    from interp.specialization import heads as head_scores
     from interp.specialization import lape, stats
-    from interp.specialization.scripts import script_class_counts, script_class_table
-    from interp.train.checkpoints import package_versions
 
-    torch.manual_seed(config.seed)
-    model, _ = load_model(checkpoint, device=config.device)
-    model.eval()
     shape = adapters.shape(model)
     languages = list(tokenized.sequences)
     per_language = {code: len(seqs) for code, seqs in tokenized.sequences.items()}
-    firing = FiringCounts(languages, shape.num_layers, shape.intermediate_size)
-    per_sequence = SequenceFiringCounts(
-        languages,
-        shape.num_layers,
-        shape.intermediate_size,
-        per_language,
-        chunk_size=config.chunk_size,
-    )
-    means = MeanActivation(languages, shape.num_layers, shape.intermediate_size, site="post")
-    head_norms = HeadNorms(languages, shape.num_layers, shape.num_heads, shape.head_dim)
-    accumulators = [firing, per_sequence, means, head_norms]
+    accumulators = {
+        "firing": FiringCounts(languages, shape.num_layers, shape.intermediate_size),
+        "per_sequence": SequenceFiringCounts(
+            languages,
+            shape.num_layers,
+            shape.intermediate_size,
+            per_language,
+            chunk_size=config.chunk_size,
+        ),
+        "means": MeanActivation(languages, shape.num_layers, shape.intermediate_size, site="post"),
+        "head_norms": HeadNorms(languages, shape.num_layers, shape.num_heads, shape.head_dim),
+    }
     collect(
         model,
         tokenizer,
         tokenized.sequences,
-        accumulators,
+        list(accumulators.values()),
         backend=BACKEND_ALIASES[config.backend],
         batch_size=config.batch_size,
         progress=progress,
     )
-
+    firing, per_sequence = accumulators["firing"], accumulators["per_sequence"]
     counts = lape.NeuronCounts(
         firing.fires.numpy(), firing.tokens.numpy(), tuple(languages), source=str(checkpoint)
     )
@@ -315,11 +337,20 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
         tuple(languages),
         source=f"{checkpoint} per-sequence counts",
     )
-    result = Analysis(folder=folder, provenance={}, counts=counts)
+    return accumulators, counts, seqs
+
+
+def _score_neurons(result: Analysis, seqs, config: AnalysisConfig) -> dict[str, dict[str, Any]]:
+    """Every scorer's selection, bootstrap, label null and script classes; the index.
+    Returns the parameters each scorer ran with."""
+    from interp.specialization import stats
+    from interp.specialization.scripts import script_class_counts, script_class_table
+
+    languages = seqs.languages
     scorer_params = {name: _scorer_params(name, config, seqs) for name in config.scorers}
-    classify = partial(script_class_counts, languages=tuple(languages))
+    classify = partial(script_class_counts, languages=languages)
     for name, params in scorer_params.items():
-        result.neurons[name] = _neuron_selection(name, params, counts, lambda: seqs)
+        result.neurons[name] = _neuron_selection(name, params, result.counts, lambda: seqs)
         samples = None
         if config.n_boot:
             result.bootstrap[name] = stats.bootstrap(
@@ -334,59 +365,73 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
                 seqs, name, n_perm=config.n_perm, seed=config.seed, **params
             ).per_language
     result.index = stats.specialization_index(seqs, n_boot=config.n_boot, seed=config.seed)
-    result.head_norms = head_norms.to_frame()
-    if config.lahis_samples:
-        from interp.specialization.lahis import lahis
+    return scorer_params
 
-        importance = lahis(
+
+def _score_heads(result: Analysis, model, tokenizer, tokenized, config, progress) -> None:
+    """LAHIS importance and each language's top heads."""
+    from interp.specialization import heads as head_scores
+    from interp.specialization.lahis import lahis
+
+    importance = lahis(
+        model,
+        tokenizer,
+        tokenized.sequences,
+        samples_per_language=config.lahis_samples,
+        max_length=config.lahis_max_length,
+        seed=config.seed,
+        progress=progress,
+    )
+    result.head_importance = importance.importance
+    result.heads = head_scores.top_heads(
+        importance.importance,
+        tuple(tokenized.sequences),
+        frac=config.head_frac,
+        min_heads=config.min_top_heads,
+    )
+
+
+def _ablate(result: Analysis, model, tokenizer, held, config, progress) -> None:
+    """The dark-diagonal tables of the LAPE neurons and the top heads on held-out text."""
+    from interp.specialization.ablation import dark_diagonal
+
+    neuron_scorer = (
+        "lape-paper" if "lape-paper" in result.neurons else next(iter(result.neurons), None)
+    )
+    units = {"neurons": result.neurons[neuron_scorer] if neuron_scorer else None}
+    if result.heads is not None:
+        units["heads"] = result.heads
+    for kind, selection in units.items():
+        if selection is None:
+            continue
+        result.ablation[kind] = dark_diagonal(
             model,
             tokenizer,
-            tokenized.sequences,
-            samples_per_language=config.lahis_samples,
-            max_length=config.lahis_max_length,
+            held.sequences,
+            selection,
+            random_repeats=config.ablation_random_repeats,
             seed=config.seed,
+            batch_size=config.batch_size,
+            max_length=None,
             progress=progress,
-        )
-        result.head_importance = importance.importance
-        result.heads = head_scores.top_heads(
-            importance.importance,
-            tuple(languages),
-            frac=config.head_frac,
-            min_heads=config.min_top_heads,
-        )
-    if held is not None:
-        from interp.specialization.ablation import dark_diagonal
+        ).table
 
-        neuron_scorer = (
-            "lape-paper" if "lape-paper" in result.neurons else next(iter(result.neurons), None)
-        )
-        units = {"neurons": result.neurons[neuron_scorer] if neuron_scorer else None}
-        if result.heads is not None:
-            units["heads"] = result.heads
-        for kind, selection in units.items():
-            if selection is None:
-                continue
-            result.ablation[kind] = dark_diagonal(
-                model,
-                tokenizer,
-                held.sequences,
-                selection,
-                random_repeats=config.ablation_random_repeats,
-                seed=config.seed,
-                batch_size=config.batch_size,
-                max_length=None,
-                progress=progress,
-            ).table
 
-    result.provenance = {
+def _provenance(key, checkpoint, model, tokenized, held, config, scorer_params) -> dict:
+    from interp.io import checkpoint_fingerprint
+    from interp.models import adapters
+    from interp.train.checkpoints import package_versions
+
+    shape = adapters.shape(model)
+    return {
         "key": key,
         "checkpoint": str(checkpoint),
         "model_fingerprint": checkpoint_fingerprint(checkpoint),
         "corpus_fingerprint": _corpus_fingerprint(tokenized.sequences),
         "heldout_fingerprint": _corpus_fingerprint(held.sequences) if held else None,
-        "languages": languages,
+        "languages": list(tokenized.sequences),
         "tokens": tokenized.tokens,
-        "sequences": per_language,
+        "sequences": {code: len(seqs) for code, seqs in tokenized.sequences.items()},
         "shape": {
             "num_layers": shape.num_layers,
             "intermediate_size": shape.intermediate_size,
@@ -396,10 +441,16 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
         "scorer_params": scorer_params,  # as used (the calibrated absolute thresholds)
         "versions": package_versions(),
     }
+
+
+def _save(result: Analysis, accumulators: dict[str, Any], folder: Path) -> None:
+    """Every accumulator and table into `folder`, which lands in one rename."""
+    import torch
+
+    from interp.io import atomic_directory, atomic_write_json
+
     with atomic_directory(folder, overwrite=True) as tmp:
-        for accumulator, name in zip(
-            accumulators, ("firing", "per_sequence", "means", "head_norms"), strict=True
-        ):
+        for name, accumulator in accumulators.items():
             accumulator.save(tmp / f"{name}.safetensors")
         for name, selection in result.neurons.items():
             selection.table.to_parquet(tmp / f"neurons_{name}.parquet")
@@ -422,7 +473,6 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
         for kind, table in result.ablation.items():
             table.to_parquet(tmp / f"ablation_{kind}.parquet")
         atomic_write_json(tmp / "provenance.json", result.provenance)
-    return result
 
 
 def _scorer_params(name: str, config: AnalysisConfig, seqs: Any) -> dict[str, Any]:

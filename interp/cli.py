@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from interp.errors import InterpError
 from interp.facts.loading import DEFAULT_WORLD
@@ -301,13 +302,41 @@ def _add_corpus_options(sub) -> None:
 
 
 # --------------------------------------------------------------------------------- pipeline
+def _settings(assignments: list[str] | None) -> dict[str, Any]:
+    """`--set SECTION.FIELD=VALUE` (or `--set KEY=VALUE`) as config overrides; VALUE is read
+    as JSON where it parses (numbers, true, lists), else as a string. The config checks the
+    names and types as it checks a file."""
+    import json
+
+    out: dict[str, Any] = {}
+    for text in assignments or ():
+        name, sep, raw = text.partition("=")
+        if not sep or not name.strip():
+            raise InterpError(
+                f"--set {text!r}: expected SECTION.FIELD=VALUE. Fix: e.g. --set organism.steps=200"
+            )
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        section, dot, key = name.strip().partition(".")
+        if dot:
+            out.setdefault(section, {})
+            if not isinstance(out[section], dict):
+                raise InterpError(f"--set {text!r}: {section!r} was also set as a value")
+            out[section][key] = value
+        else:
+            out[section] = value
+    return out
+
+
 def _pipeline(args) -> int:
     import json
 
     from interp.config import load_config
     from interp.pipeline import dry_run, run_pipeline
 
-    config = load_config(args.preset, args.config, run=args.run)
+    config = load_config(args.preset, args.config, run=args.run, **_settings(args.set))
     if args.dry_run:
         print(json.dumps(dry_run(config), indent=2, default=str))
         print(f"\nplan for run {config.run!r} is valid (nothing was trained or loaded)")
@@ -345,7 +374,20 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"show the Python traceback of an unexpected error (or set {DEBUG_ENV}=1)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (
+        _add_facts_commands,
+        _add_train_commands,
+        _add_eval_command,
+        _add_score_commands,
+        _add_compare_commands,
+        _add_pipeline_command,
+    ):
+        add(commands)
+    return parser
 
+
+def _add_facts_commands(commands) -> None:
+    """`interp facts build | show | validate`."""
     facts = commands.add_parser("facts", help="build, show and validate parallel fact sets")
     facts_cmds = facts.add_subparsers(dest="facts_command", metavar="ACTION")
 
@@ -392,10 +434,17 @@ def build_parser() -> argparse.ArgumentParser:
                 "--fact", metavar="FACT_ID", help="the fact to print in every language"
             )
         sub.set_defaults(func=func)
+
+
+def _add_train_commands(commands) -> None:
+    """`interp train organism | REGIME` (interp.train.cli, from the registry)."""
     from interp.train.cli import add_train_commands
 
     add_train_commands(commands)
 
+
+def _add_eval_command(commands) -> None:
+    """`interp eval`."""
     evaluate = commands.add_parser(
         "eval",
         help="recall and cross-lingual consistency of one or more checkpoints",
@@ -430,6 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(func=_eval)
 
+
+def _add_score_commands(commands) -> None:
+    """`interp score` and `interp ablate`."""
     score = commands.add_parser(
         "score",
         help="language specialization of MLP neurons (LAPE, absolute) and attention heads (LAHIS)",
@@ -454,6 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ablate.set_defaults(func=_ablate)
 
+
+def _add_compare_commands(commands) -> None:
+    """`interp compare` and `interp report`."""
     compare = commands.add_parser(
         "compare",
         help="evaluate, analyse and compare any checkpoints: every comparison figure and table",
@@ -491,6 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("folder", help="the --out folder of `interp compare`")
     report.set_defaults(func=_report)
 
+
+def _add_pipeline_command(commands) -> None:
+    """`interp pipeline`."""
     pipeline = commands.add_parser(
         "pipeline",
         help="the whole study: facts, base, CPT/SFT/GRPO/CPT+GRPO, evaluation, scores, figures",
@@ -512,13 +570,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="run name: checkpoints/RUN, figures/RUN, runs/RUN (default: the preset's name)",
     )
     pipeline.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.FIELD=VALUE",
+        help="override one setting, as in a config file (repeatable; VALUE as JSON where it "
+        "parses): e.g. --set organism.steps=200 --set grpo.learning_rate=1e-4 --set "
+        "regimes='[\"sft\"]'. Sections: world, organism, evaluation, analysis and one per "
+        "regime",
+    )
+    pipeline.add_argument(
         "--dry-run",
         action="store_true",
         help="validate the plan without training or loading weights",
     )
     pipeline.add_argument("--quiet", action="store_true", help="no progress bars")
     pipeline.set_defaults(func=_pipeline)
-    return parser
 
 
 DEBUG_ENV = "INTERP_DEBUG"
@@ -589,7 +655,7 @@ def _interrupt_note(args) -> str:
         from interp.config import load_config
 
         try:
-            config = load_config(args.preset, args.config, run=args.run)
+            config = load_config(args.preset, args.config, run=args.run, **_settings(args.set))
             state = Path(config.runs_dir) / config.run / "state.json"
             done = list(json.loads(state.read_text(encoding="utf-8"))) if state.is_file() else []
         except (InterpError, OSError, ValueError):

@@ -191,3 +191,18 @@ def test_a_device_this_machine_lacks_stops_the_run_before_any_work(section, empt
     code = main(["pipeline", "--preset", "smoke", "--config", str(path), "--quiet"])
     _check_error(capsys, code, 1, ["device 'cuda'", "not available"], [])
     assert sorted(p.name for p in empty_dir.iterdir()) == ["cuda.json"]  # nothing trained
+
+
+def test_set_flags_override_settings_like_a_file(empty_dir, capsys):
+    """`--set SECTION.FIELD=VALUE` goes through the same keys and types as a config file."""
+    argv = ["pipeline", "--preset", "smoke", "--dry-run", "--set", "organism.steps=7"]
+    assert main([*argv, "--set", 'regimes=["sft"]', "--set", "grpo.reward=agreement"]) == 0
+    out = capsys.readouterr().out
+    assert '"steps": 7' in out and '"stage": "sft"' in out and '"stage": "cpt"' not in out
+    code = main(["pipeline", "--dry-run", "--set", "organism.steps=many"])
+    _check_error(capsys, code, 1, ["organism.steps = 'many' is a string"], [])
+    code = main(["pipeline", "--dry-run", "--set", "organism.stepz=3"])
+    _check_error(capsys, code, 1, ["'organism.stepz'"], [])
+    code = main(["pipeline", "--dry-run", "--set", "organism.steps"])
+    _check_error(capsys, code, 1, ["expected SECTION.FIELD=VALUE"], [])
+    assert not any(empty_dir.iterdir())  # a dry run writes nothing

@@ -15,8 +15,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from interp.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SUMMARY_METRICS = (
     ("group_accuracy", "trained-high"),
@@ -31,8 +35,8 @@ SUMMARY_METRICS = (
 @dataclass
 class EvalResult:
     checkpoint: str
-    scores: object  # pandas DataFrame, one row per (fact, language)
-    metrics: object  # pandas DataFrame: metric, language, other, value, ci_low, ci_high, n
+    scores: pd.DataFrame  # one row per (fact, language)
+    metrics: pd.DataFrame  # metric, language, other, value, ci_low, ci_high, n
     cache_dir: Path | None = None
     from_cache: bool = False
 
