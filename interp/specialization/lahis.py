@@ -5,6 +5,8 @@
     result.importance            # torch [languages, layers, heads]
     result.table()               # language, layer, head, importance, mean_score, neg_freq
     result.top_heads(0.02)       # HeadSelection: .sets(), .overlap(), .general()
+    result.sample_scores["en"]   # torch [samples, layers, heads]: |g| m 1000 of each sample
+    result.sample_negative["en"] # torch bool [samples, layers, heads]: g m < 0 of each sample
 
 The algorithm, per language (a fresh mask and a fresh optimizer for every language, as the
 released code runs one language per call):
@@ -16,6 +18,14 @@ released code runs one language per call):
   1e-8, weight_decay 0.01; lr 1e-2);
 - importance = mean(|g| m 1000) * frequency(g m < 0), both over the samples used.
 The mask is float32 (float64 for a float64 model); the release kept it in the model's bf16.
+
+The per-sample values are kept too (`sample_scores`, `sample_negative`, in the order the
+samples were used), so that importance is their mean times their frequency and samples can be
+resampled (`interp.specialization.head_stability`). They are the values of this run: sample i
+saw the mask that the AdamW steps of samples 0..i-1 left, so resampling them is a bootstrap of
+the aggregation over samples given that run. It measures the sampling variability of the mean
+and the frequency, not that of the optimisation path (other samples, or another order, would
+move the mask differently).
 """
 
 from __future__ import annotations
@@ -84,6 +94,10 @@ class _LanguageScores:
     score_sum: torch.Tensor  # sum over samples of |g| m 1000, [layers, heads], float64
     negative: torch.Tensor  # count of g m < 0, [layers, heads], int64
     samples: int
+    # per sample, in the order used: |g| m 1000 [samples, layers, heads] in the mask's dtype
+    # (the exact values summed into score_sum) and g m < 0 [samples, layers, heads] bool
+    sample_scores: torch.Tensor | None = None
+    sample_negative: torch.Tensor | None = None
 
 
 def lahis_language(
@@ -97,7 +111,8 @@ def lahis_language(
     progress: bool = False,
     desc: str = "LAHIS",
 ) -> _LanguageScores:
-    """LAHIS sums of one language's token-id sequences, from a fresh mask m = 1.
+    """LAHIS sums of one language's token-id sequences, from a fresh mask m = 1, and the
+    per-sample values they sum.
 
     Sequences shorter than 2 tokens (no prediction) are skipped and not counted.
     """
@@ -113,6 +128,8 @@ def lahis_language(
     optimizer = torch.optim.AdamW([mask], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     score_sum = torch.zeros_like(mask, dtype=torch.float64)
     negative = torch.zeros_like(mask, dtype=torch.int64)
+    sample_scores: list[torch.Tensor] = []
+    sample_negative: list[torch.Tensor] = []
     used = 0
     with frozen(model), torch.enable_grad():
         for seq in tqdm(sequences, desc=desc, disable=not progress, leave=False):
@@ -124,17 +141,38 @@ def lahis_language(
             loss.backward()
             with torch.no_grad():
                 signed = mask.grad * mask  # accumulated with m before the step
-                score_sum += (mask.grad.abs() * mask * SCORE_SCALE).double()
-                negative += (signed < 0).long()
+                score = mask.grad.abs() * mask * SCORE_SCALE
+                below = signed < 0
+                score_sum += score.double()
+                negative += below.long()
+                sample_scores.append(score)
+                sample_negative.append(below)
             optimizer.step()
             used += 1
-    return _LanguageScores(score_sum.cpu(), negative.cpu(), used)
+    empty = (0, size.num_layers, size.num_heads)
+    return _LanguageScores(
+        score_sum.cpu(),
+        negative.cpu(),
+        used,
+        sample_scores=(
+            torch.stack(sample_scores).cpu() if used else torch.zeros(empty, dtype=mask.dtype)
+        ),
+        sample_negative=(
+            torch.stack(sample_negative).cpu() if used else torch.zeros(empty, dtype=torch.bool)
+        ),
+    )
 
 
 @dataclass
 class LahisResult:
     """LAHIS importance per language: `importance` = `mean_score` * `neg_freq`, each a float
-    tensor [languages, layers, heads]; `samples` = samples used per language."""
+    tensor [languages, layers, heads]; `samples` = samples used per language.
+
+    `sample_scores` / `sample_negative`: {language: [samples, layers, heads]} per-sample
+    |g| m 1000 (the mask's dtype) and g m < 0 (bool), in the order used; their means over the
+    samples are `mean_score` and `neg_freq` (empty for a result built without them; `save`
+    writes only the importance, the release's layout).
+    """
 
     importance: torch.Tensor
     mean_score: torch.Tensor
@@ -142,6 +180,8 @@ class LahisResult:
     languages: tuple[str, ...]
     samples: dict[str, int]
     params: dict[str, Any] = field(default_factory=dict)
+    sample_scores: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    sample_negative: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     def table(self) -> pd.DataFrame:
         """Tidy language, layer, head, importance, mean_score, neg_freq, samples."""
@@ -273,6 +313,8 @@ def lahis(
         languages=languages,
         samples={lang: sums[lang].samples for lang in languages},
         params=params,
+        sample_scores={lang: sums[lang].sample_scores for lang in languages},
+        sample_negative={lang: sums[lang].sample_negative for lang in languages},
     )
 
 
