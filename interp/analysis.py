@@ -129,6 +129,10 @@ class Analysis:
     permutation: dict[str, pd.DataFrame] = field(default_factory=dict)  # scorer -> null table
     head_importance: torch.Tensor | None = None  # [languages, layers, heads] LAHIS
     heads: HeadSelection | None = None
+    # per (language, layer, head): selected, and the share of sample resamples selecting it
+    head_frequency: pd.DataFrame | None = None
+    # per language pair: the top-head overlap with its interval over resampled samples
+    head_overlap: pd.DataFrame | None = None
     head_norms: pd.DataFrame | None = None  # tidy table
     ablation: dict[str, pd.DataFrame] = field(default_factory=dict)  # "neurons" / "heads"
     index: SpecializationIndex | None = None  # 1 - mean normalised entropy, with interval
@@ -285,7 +289,10 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
         _score_heads(result, model, tokenizer, tokenized, config, progress)
     if held is not None:
         _ablate(result, model, tokenizer, held, config, progress)
-    result.provenance = _provenance(key, checkpoint, model, tokenized, held, config, scorer_params)
+    result.provenance = {
+        **_provenance(key, checkpoint, model, tokenized, held, config, scorer_params),
+        **result.provenance,  # what the measures recorded (the head-overlap interval)
+    }
     _save(result, accumulators, folder)
     return result
 
@@ -389,6 +396,25 @@ def _score_heads(result: Analysis, model, tokenizer, tokenized, config, progress
         frac=config.head_frac,
         min_heads=config.min_top_heads,
     )
+    if config.n_boot:
+        from interp.specialization.head_stability import from_lahis
+
+        stability = from_lahis(
+            importance,
+            frac=config.head_frac,
+            min_heads=config.min_top_heads,
+            n_boot=config.n_boot,
+            seed=config.seed,
+        )
+        result.head_frequency = stability.heads[
+            ["language", "layer", "head", "importance", "selected", "frequency"]
+        ]
+        result.head_overlap = stability.overlap
+        result.provenance["head_overlap"] = {
+            "mean": stability.mean_overlap,
+            "lo": stability.mean_overlap_lo,
+            "hi": stability.mean_overlap_hi,
+        }
 
 
 def _ablate(result: Analysis, model, tokenizer, held, config, progress) -> None:
@@ -470,6 +496,9 @@ def _save(result: Analysis, accumulators: dict[str, Any], folder: Path) -> None:
                 str(tmp / "lahis.safetensors"),
             )
             result.heads.table.to_parquet(tmp / "heads.parquet")
+        for name in ("head_frequency", "head_overlap"):
+            if getattr(result, name) is not None:
+                getattr(result, name).to_parquet(tmp / f"{name}.parquet")
         for kind, table in result.ablation.items():
             table.to_parquet(tmp / f"ablation_{kind}.parquet")
         atomic_write_json(tmp / "provenance.json", result.provenance)
@@ -567,6 +596,9 @@ def load_analysis(folder: str | os.PathLike) -> Analysis:
             frac=config["head_frac"],
             min_heads=config.get("min_top_heads", 1),
         )
+    for name in ("head_frequency", "head_overlap"):
+        if (folder / f"{name}.parquet").is_file():
+            setattr(result, name, pd.read_parquet(folder / f"{name}.parquet"))
     for kind in ("neurons", "heads"):
         path = folder / f"ablation_{kind}.parquet"
         if path.is_file():

@@ -101,6 +101,13 @@ def test_scorers_recover_exactly_the_planted_neurons(planted, tmp_path):
         torch.as_tensor(again.head_importance), torch.as_tensor(result.head_importance)
     )
     assert set(again.ablation) == {"neurons", "heads"}
+    # top-head stability over resampled LAHIS samples, kept and reloaded
+    assert again.head_frequency.equals(result.head_frequency)
+    chosen = result.head_frequency[result.head_frequency.selected]
+    assert len(chosen) == len(result.heads.table) and chosen.frequency.between(0, 1).all()
+    ci = result.provenance["head_overlap"]
+    assert ci["lo"] <= ci["mean"] <= ci["hi"]
+    assert ci["mean"] == pytest.approx(result.heads.mean_overlap())
     cached = analyze(
         model_dir, corpus, heldout=heldout, config=config, out_dir=tmp_path / "a", progress=False
     )

@@ -22,6 +22,7 @@ from interp.report.common import (
     _Writer,
     verdict,
 )
+from interp.report.heads import head_overlap_intervals
 from interp.report.neurons import _total
 
 
@@ -226,6 +227,8 @@ def _summary(
         row["mean_top_head_overlap"] = (
             analysis.heads.mean_overlap() if analysis.heads is not None else float("nan")
         )
+        lo, hi = head_overlap_intervals({name: analysis}).get(name, (float("nan"),) * 2)
+        row["mean_top_head_overlap_lo"], row["mean_top_head_overlap_hi"] = lo, hi
         rows.append(row)
     return pd.DataFrame(rows)
 
