@@ -350,7 +350,7 @@ def _collect(model, tokenizer, tokenized, config, checkpoint, progress):
 def _score_neurons(result: Analysis, seqs, config: AnalysisConfig) -> dict[str, dict[str, Any]]:
     """Every scorer's selection, bootstrap, label null and script classes; the index.
     Returns the parameters each scorer ran with."""
-    from interp.specialization import stats
+    from interp.specialization import lape, stats
     from interp.specialization.scripts import script_class_counts, script_class_table
 
     languages = seqs.languages
@@ -364,9 +364,11 @@ def _score_neurons(result: Analysis, seqs, config: AnalysisConfig) -> dict[str, 
                 seqs, name, n_boot=config.n_boot, seed=config.seed, summarize=classify, **params
             )
             samples = result.bootstrap[name].summary_samples
-        result.script_classes[name] = script_class_table(
-            result.neurons[name].mask(), samples, languages
-        )
+        if not getattr(lape.make_scorer(name, **params), "one_language", False):
+            # (a scorer that gives each neuron one language cannot show a script's neurons)
+            result.script_classes[name] = script_class_table(
+                result.neurons[name].mask(), samples, languages
+            )
         if config.n_perm:
             result.permutation[name] = stats.permutation_null(
                 seqs, name, n_perm=config.n_perm, seed=config.seed, **params

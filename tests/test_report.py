@@ -491,7 +491,7 @@ def test_null_fdr_counts_get_their_figure_and_summary_column(tmp_path):
     # figure 12: every planted neuron is for one language; the five Latin-script languages'
     # are language-level, those of Arabic, Bengali and Greek (scripts no other language here
     # has) cannot be told from their script
-    classes = pd.read_csv(tmp_path / "tables" / "script_classes.csv").set_index(
+    classes = pd.read_csv(tmp_path / "tables" / "script_vs_language.csv").set_index(
         ["checkpoint", "class"]
     )
     per_language = N_LAYERS * 2

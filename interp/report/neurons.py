@@ -231,6 +231,39 @@ def draw_layers(w: _Writer, r: ReportInputs) -> None:
         )
 
 
+def _fig_script_classes(
+    w: _Writer, name: str, tables: Mapping[str, pd.DataFrame], baseline: str | None, label: str
+) -> None:
+    """Figure 12 from per-checkpoint script-class tables (class, count, lo, hi)."""
+    from interp import plots
+
+    table = compare.script_class_table(tables, baseline)
+    w.table(name.split("_", 1)[1], table)
+    fig = plots.plot_script_classes(
+        table, title=f"Specific neurons: language- or script-level ({label})"
+    )
+    rows = table.set_index(["checkpoint", "class"])
+
+    def text(checkpoint: str, cls: str) -> str:
+        row = rows.loc[(checkpoint, cls)]
+        ci = f" [{row['lo']:.0f}, {row['hi']:.0f}]" if np.isfinite(row["lo"]) else ""
+        return f"{cls} {row['count']:.0f}{ci}"
+
+    parts = [
+        f"{c}: " + ", ".join(text(c, cls) for cls in dict.fromkeys(table["class"])) for c in tables
+    ]
+    with_ci = np.isfinite(table["lo"].to_numpy(dtype=float)).any()
+    w.figure(
+        name,
+        fig,
+        f"{label} neurons by what they are specific to"
+        + (" (bootstrap intervals over sequences)" if with_ci else "")
+        + "; "
+        + "; ".join(parts)
+        + ". Only language-level ones show a language apart from its script.",
+    )
+
+
 def draw_script_classes(w: _Writer, r: ReportInputs) -> None:
     """Figure 12: the null-fdr neurons as language-level, script-level, ... per checkpoint
     (only when the analyses classified them: older ones did not)."""
@@ -243,25 +276,4 @@ def draw_script_classes(w: _Writer, r: ReportInputs) -> None:
             missing = ", ".join(n for n in r.analyses if n not in have)
             w.skip(name, f"no script classes of {scorer} neurons for {missing}")
         return
-    from interp import plots
-
-    table = compare.script_class_table(have, r.baseline)
-    w.table("script_classes", table)
-    fig = plots.plot_script_classes(table)
-    rows = table.set_index(["checkpoint", "class"])
-
-    def text(checkpoint: str, cls: str) -> str:
-        row = rows.loc[(checkpoint, cls)]
-        ci = f" [{row['lo']:.0f}, {row['hi']:.0f}]" if np.isfinite(row["lo"]) else ""
-        return f"{cls} {row['count']:.0f}{ci}"
-
-    parts = [
-        f"{c}: " + ", ".join(text(c, cls) for cls in dict.fromkeys(table["class"])) for c in have
-    ]
-    w.figure(
-        name,
-        fig,
-        f"{scorer} neurons by what they are specific to (bootstrap intervals over sequences); "
-        + "; ".join(parts)
-        + ". Only language-level ones show a language apart from its script.",
-    )
+    _fig_script_classes(w, name, have, r.baseline, scorer)

@@ -14,7 +14,12 @@ from interp.report.common import (
     _Writer,
 )
 from interp.report.heads import _fig_head_layers, _fig_head_overlap
-from interp.report.neurons import _fig_counts, _fig_cumulative, _fig_layers, _fig_reassignment
+from interp.report.neurons import (
+    _fig_counts,
+    _fig_cumulative,
+    _fig_layers,
+    _fig_reassignment,
+)
 
 
 def write_reference_report(
@@ -90,6 +95,8 @@ def write_reference_report(
         f"The PolyFact release's published 7B results ({root}), drawn with interp's figures.",
         "LAPE counts are a fixed budget (1% of neurons), so totals match across checkpoints of "
         "a family; only the split over languages and layers can change. No intervals were "
-        "published.",
+        "published. The sets give each neuron one language (the argmax), so script-level "
+        "neurons cannot show in them (figure 12 needs a scorer that can assign several "
+        "languages, such as null-fdr).",
     ]
     return w.index("PolyFact 7B reference results", preamble)

@@ -260,6 +260,7 @@ class LapePaper:
     """PolyFact's LAPE: lowest-entropy `top_frac` of all neurons, each to argmax_l p."""
 
     name: ClassVar[str] = "lape-paper"
+    one_language: ClassVar[bool] = True  # each neuron to its argmax language only
     top_frac: float = 0.01
 
     def __post_init__(self) -> None:
