@@ -43,6 +43,8 @@ BACKEND_ALIASES = {
     "nnsight": "nnsight",
 }
 SCORERS = ("lape-paper", "lape-tang", "absolute", "null-fdr")
+# the activation-based sets the causal ones are compared with ("unit kind:selection")
+CAUSAL_OVERLAPS = ("neurons:lape-paper", "neurons:null-fdr", "heads:lahis")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,9 @@ class AnalysisConfig:
     # (the pipeline's presets turn it on; its thresholds are in provenance["scorer_params"])
     calibrate_absolute: bool = False
     ablation: bool = True  # dark-diagonal matrices on held-out text
+    # causal sets on the same held-out text: per language the neurons (as many as LAPE
+    # chose) and heads whose zeroing hurts it more than the other languages
+    causal: bool = False
     ablation_tokens: int = 2048  # held-out tokens per language (each of L x L cells reads them)
     ablation_random_repeats: int = 1
     seed: int = 0
@@ -136,6 +141,11 @@ class Analysis:
     head_norms: pd.DataFrame | None = None  # tidy table
     ablation: dict[str, pd.DataFrame] = field(default_factory=dict)  # "neurons" / "heads"
     index: SpecializationIndex | None = None  # 1 - mean normalised entropy, with interval
+    # "neurons" / "heads" -> per (language, layer, unit): attribution, exact and relative
+    # effect of zeroing it, selected (causal.py); and per language their Jaccard overlap with
+    # the activation-based sets ("neurons:lape-paper", "neurons:null-fdr", "heads:lahis")
+    causal: dict[str, pd.DataFrame] = field(default_factory=dict)
+    causal_overlap: dict[str, pd.DataFrame] = field(default_factory=dict)
     # scorer -> class, count, lo, hi: its neurons as language-, script-level, ... (scripts.py)
     script_classes: dict[str, pd.DataFrame] = field(default_factory=dict)
     from_cache: bool = False
@@ -289,6 +299,8 @@ def _compute(checkpoint, tokenizer, tokenized, held, config, key, folder, progre
         _score_heads(result, model, tokenizer, tokenized, config, progress)
     if held is not None:
         _ablate(result, model, tokenizer, held, config, progress)
+        if config.causal:
+            _causal(result, model, tokenizer, held, config, progress)
     result.provenance = {
         **_provenance(key, checkpoint, model, tokenized, held, config, scorer_params),
         **result.provenance,  # what the measures recorded (the head-overlap interval)
@@ -445,6 +457,41 @@ def _ablate(result: Analysis, model, tokenizer, held, config, progress) -> None:
         ).table
 
 
+def _causal(result: Analysis, model, tokenizer, held, config, progress) -> None:
+    """Causal neuron and head sets at the activation sets' sizes, and their overlaps."""
+    from interp.specialization.causal import causal_heads, causal_neurons
+
+    lape = result.neurons.get("lape-paper")
+    if lape is not None:
+        neurons = causal_neurons(
+            model,
+            tokenizer,
+            held.sequences,
+            like=lape,
+            batch_size=config.batch_size,
+            progress=progress,
+        )
+        result.causal["neurons"] = neurons.table()
+        for name in ("lape-paper", "null-fdr"):
+            if name in result.neurons:
+                result.causal_overlap[f"neurons:{name}"] = neurons.jaccard_with(
+                    result.neurons[name]
+                )
+    if result.heads is not None:
+        # (few units, and attribution ranks heads poorly: every head is zeroed exactly)
+        heads = causal_heads(
+            model,
+            tokenizer,
+            held.sequences,
+            like=result.heads,
+            screen=None,
+            batch_size=config.batch_size,
+            progress=progress,
+        )
+        result.causal["heads"] = heads.table()
+        result.causal_overlap["heads:lahis"] = heads.jaccard_with(result.heads)
+
+
 def _provenance(key, checkpoint, model, tokenized, held, config, scorer_params) -> dict:
     from interp.io import checkpoint_fingerprint
     from interp.models import adapters
@@ -503,6 +550,10 @@ def _save(result: Analysis, accumulators: dict[str, Any], folder: Path) -> None:
                 getattr(result, name).to_parquet(tmp / f"{name}.parquet")
         for kind, table in result.ablation.items():
             table.to_parquet(tmp / f"ablation_{kind}.parquet")
+        for kind, table in result.causal.items():
+            table.to_parquet(tmp / f"causal_{kind}.parquet")
+        for name, table in result.causal_overlap.items():
+            table.to_parquet(tmp / f"causal_overlap_{name.replace(':', '_')}.parquet")
         atomic_write_json(tmp / "provenance.json", result.provenance)
 
 
@@ -598,6 +649,13 @@ def load_analysis(folder: str | os.PathLike) -> Analysis:
             frac=config["head_frac"],
             min_heads=config.get("min_top_heads", 1),
         )
+    for kind in ("neurons", "heads"):
+        if (folder / f"causal_{kind}.parquet").is_file():
+            result.causal[kind] = pd.read_parquet(folder / f"causal_{kind}.parquet")
+    for name in CAUSAL_OVERLAPS:
+        path = folder / f"causal_overlap_{name.replace(':', '_')}.parquet"
+        if path.is_file():
+            result.causal_overlap[name] = pd.read_parquet(path)
     for name in ("head_frequency", "head_overlap"):
         if (folder / f"{name}.parquet").is_file():
             setattr(result, name, pd.read_parquet(folder / f"{name}.parquet"))

@@ -438,6 +438,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
             "lahis_max_length": 32,
             "ablation_tokens": 512,
             "calibrate_absolute": True,
+            "causal": True,
         },
     },
     "default": {
@@ -449,7 +450,12 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         # 512 held-out tokens per language for each of the 25 dark-diagonal conditions: the
         # ablations are otherwise three quarters of the scoring time
         # the absolute rule's thresholds from this model's null: the fixed ones find nothing here
-        "analysis": {"batch_size": 32, "ablation_tokens": 512, "calibrate_absolute": True},
+        "analysis": {
+            "batch_size": 32,
+            "ablation_tokens": 512,
+            "calibrate_absolute": True,
+            "causal": True,
+        },
     },
     # Qwen2.5-7B with LoRA; the paper's analysis scale: 1024-token sequences, about 2M tokens
     # per language, 500 LAHIS samples of 512 tokens

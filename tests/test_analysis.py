@@ -163,6 +163,37 @@ def test_null_fdr_recovers_the_planted_neurons_through_the_analysis(planted, tmp
     assert again.neurons["absolute"].table.equals(result.neurons["absolute"].table)
 
 
+def test_causal_sets_are_measured_saved_and_compared(planted, tmp_path):
+    """Causal neuron and head sets on the held-out text, at the activation sets' sizes, with
+    their Jaccard overlaps; reloaded unchanged."""
+    model_dir, corpus, heldout = planted
+    config = _config(
+        scorers=("lape-paper", "null-fdr"),
+        n_boot=0,
+        n_perm=0,
+        lahis_samples=2,
+        causal=True,
+        ablation_tokens=256,
+    )
+    result = analyze(
+        model_dir, corpus, heldout=heldout, config=config, out_dir=tmp_path / "c", progress=False
+    )
+    neurons = result.causal["neurons"]
+    assert len(neurons) == 3 * 2 * 128  # every (language, layer, neuron)
+    assert len(result.causal["heads"]) == 3 * result.heads.num_layers * result.heads.num_heads
+    lape = result.neurons["lape-paper"].per_language().set_index("language")["count"]
+    overlap = result.causal_overlap["neurons:lape-paper"].set_index("language")
+    for code in ("en", "de", "ja"):
+        # at most as many causal neurons as LAPE chose, and only units zeroing hurts most
+        assert overlap.loc[code, "n_causal"] <= lape[code] == overlap.loc[code, "n_other"]
+        chosen = neurons[(neurons.language == code) & neurons.selected]
+        assert (chosen.relative_effect > 0).all()
+    assert set(result.causal_overlap) == {"neurons:lape-paper", "neurons:null-fdr", "heads:lahis"}
+    again = load_analysis(tmp_path / "c")
+    assert again.causal["neurons"].equals(neurons)
+    assert again.causal_overlap["heads:lahis"].equals(result.causal_overlap["heads:lahis"])
+
+
 def _sequences(folder):
     import json
 

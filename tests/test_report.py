@@ -500,3 +500,32 @@ def test_null_fdr_counts_get_their_figure_and_summary_column(tmp_path):
     assert classes.loc[("base", "script"), "count"] == classes.loc[("base", "mixed"), "count"] == 0
     assert (classes.xs("grpo", level="checkpoint")["count"] == 0).all()
     assert "base: language 30" in report.readings["12_script_vs_language"]
+
+
+def test_causal_overlaps_get_figure_13(tmp_path):
+    """Figure 13 and its table from the analyses' causal overlaps, read back exactly."""
+
+    def overlaps(shared: int) -> dict[str, pd.DataFrame]:
+        rows = [(lang, 4, 4, shared, shared / (8 - shared)) for lang in LANGS]
+        rows.append(
+            ("all", 4 * len(LANGS), 4 * len(LANGS), shared * len(LANGS), shared / (8 - shared))
+        )
+        frame = pd.DataFrame(rows, columns=["language", "n_causal", "n_other", "shared", "jaccard"])
+        return {"neurons:lape-paper": frame, "heads:lahis": frame}
+
+    analyses = {
+        "base": make_analysis(1.0, 0, heads=False, ablation=False),
+        "grpo": make_analysis(1.0, 1, heads=False, ablation=False),
+    }
+    analyses["base"].causal_overlap = overlaps(0)
+    analyses["grpo"].causal_overlap = overlaps(2)
+    report = write_report(analyses, {}, tmp_path, formats=("png",), dpi=20)
+    reading = report.readings["13_causal_vs_activation"]
+    assert "base: neurons:lape-paper 0.00 (0 of 32)" in reading
+    assert "grpo: neurons:lape-paper 0.33 (16 of 32), heads:lahis 0.33" in reading
+    table = pd.read_csv(tmp_path / "tables" / "causal_vs_activation.csv")
+    assert len(table) == 2 * 2 * (len(LANGS) + 1)
+    # one checkpoint without causal sets: the figure is skipped, naming it
+    analyses["grpo"].causal_overlap = {}
+    report = write_report(analyses, {}, tmp_path / "b", formats=("png",), dpi=20)
+    assert "grpo" in report.skipped["13_causal_vs_activation"]

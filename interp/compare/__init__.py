@@ -26,7 +26,7 @@ from interp.compare.evaluation import (
     stack_results,
     thesis_table,
 )
-from interp.compare.heads import head_layer_table, head_overlap_table
+from interp.compare.heads import causal_overlap_table, head_layer_table, head_overlap_table
 from interp.compare.neurons import (
     counts_table,
     cumulative_table,
@@ -45,6 +45,7 @@ __all__ = [
     "NOT_SPECIFIC",
     "ablation_difference",
     "ablation_matrix",
+    "causal_overlap_table",
     "check_comparable",
     "counts_table",
     "cumulative_table",

@@ -51,3 +51,15 @@ def head_overlap_table(selections: Mapping[str, Any], baseline: str | None = Non
     table["delta"] = table["overlap"] - table["base_overlap"]
     table.attrs["baseline"] = baseline
     return table
+
+
+def causal_overlap_table(overlaps: Mapping[str, Mapping[str, pd.DataFrame]]) -> pd.DataFrame:
+    """checkpoint -> {comparison: `CausalSelection.jaccard_with` table} stacked: checkpoint,
+    comparison, language (and "all"), n_causal, n_other, shared, jaccard."""
+    frames = [
+        t.assign(checkpoint=name, comparison=comparison)
+        for name, by_comparison in overlaps.items()
+        for comparison, t in by_comparison.items()
+    ]
+    columns = ["checkpoint", "comparison", "language", "n_causal", "n_other", "shared", "jaccard"]
+    return pd.concat(frames, ignore_index=True)[columns]

@@ -18,6 +18,7 @@
 | 10 | plot_learning_curves | `LearningCurve.frame()` per checkpoint |
 | 11 | plot_exposure_accuracy | `interp.evaluate.effects.exposure_accuracy` |
 | 12 | plot_script_classes | script_class_table |
+| 13 | plot_causal_overlap | causal_overlap_table |
 
 Every function builds a `matplotlib.figure.Figure` directly (no pyplot, nothing global), so
 it works the same in notebooks, batch runs and tests. Names load on first use: importing
@@ -43,7 +44,12 @@ _EXPORTS = {
         "plot_cumulative",
         "plot_reassignment",
     ],
-    "heads": ["plot_head_layers", "plot_head_overlap", "plot_dark_diagonal"],
+    "heads": [
+        "plot_head_layers",
+        "plot_head_overlap",
+        "plot_dark_diagonal",
+        "plot_causal_overlap",
+    ],
     "recall": ["plot_recall"],
     "thesis": ["plot_specialization_vs_consistency"],
     "training": ["plot_learning_curves", "plot_exposure_accuracy"],

@@ -250,3 +250,47 @@ def plot_dark_diagonal(
     style.colorbar(fig, image, ax, label)
     style.add_note(fig, style.low_resource_note(rows))
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# 13
+
+
+def plot_causal_overlap(table: pd.DataFrame, *, title: str = "Causal vs activation-based sets"):
+    """Figure 13 from `compare.causal_overlap_table`: per comparison (a panel: causal neurons
+    vs LAPE, vs null-fdr; causal heads vs LAHIS) the Jaccard overlap per language and pooled
+    ("all"), one bar per checkpoint."""
+    from interp.plots.neurons import grouped_bars
+
+    comparisons = list(dict.fromkeys(table["comparison"]))
+    names = list(dict.fromkeys(table["checkpoint"]))
+    colors = style.checkpoint_colors(names)
+    languages = language_order([c for c in table["language"] if c != "all"]) + ["all"]
+    fig = style.new_figure(
+        max(6.0, 0.5 * len(languages) * max(1, len(names)) ** 0.5 + 2.5),
+        2.2 * len(comparisons) + 0.6,
+    )
+    axes = fig.subplots(len(comparisons), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, comparison in zip(axes, comparisons, strict=True):
+        rows = table[table["comparison"] == comparison]
+        grouped_bars(ax, rows, "jaccard", None, None, languages, names, colors)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("Jaccard")
+        ax.set_title(comparison, fontsize=style.FONT)
+        style.style_axes(ax)
+    axes[-1].set_xticks(
+        np.arange(len(languages)),
+        [style.language_label(c) if c != "all" else "all" for c in languages],
+    )
+    axes[-1].set_xlabel("language")
+    fig.suptitle(title, fontsize=style.TITLE + 1)
+    fig.legend(
+        *axes[0].get_legend_handles_labels(),
+        loc="outside right upper",
+        fontsize=style.FONT,
+        title="checkpoint",
+        title_fontsize=style.FONT,
+        frameon=False,
+    )
+    style.add_note(fig, "sets of equal size per language (the activation set's); all: pooled pairs")
+    return fig

@@ -85,6 +85,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("10_learning_curves", "learning curves", evaluation.draw_curves),
     Figure("11_exposure_accuracy", "evaluation tables by exposure", evaluation.draw_exposure),
     Figure("12_script_vs_language", "null-fdr script classes", neurons.draw_script_classes),
+    Figure("13_causal_vs_activation", "causal sets and their overlaps", ablation.draw_causal),
 )
 
 

@@ -100,3 +100,42 @@ def draw_ablations(w: _Writer, r: ReportInputs) -> None:
                 w.report.readings[figure] += (
                     f" Diagonal mean vs {baseline}: {base_diag:.3g} \u2192 {diag:.3g}."
                 )
+
+
+def draw_causal(w: _Writer, r: ReportInputs) -> None:
+    """Figure 13: how much the causal sets (zeroing hurts the language most) share with the
+    activation-based ones, per checkpoint (only where the analyses computed them)."""
+    name = "13_causal_vs_activation"
+    have = {n: a.causal_overlap for n, a in r.analyses.items() if a.causal_overlap}
+    if len(have) < len(r.analyses):
+        if have:
+            missing = ", ".join(n for n in r.analyses if n not in have)
+            w.skip(name, f"no causal sets for {missing} (AnalysisConfig.causal)")
+        return
+    from interp import plots
+
+    table = compare.causal_overlap_table(have)
+    w.table("causal_vs_activation", table)
+    fig = plots.plot_causal_overlap(table)
+    pooled = table[table["language"] == "all"].set_index(["checkpoint", "comparison"])
+    parts = []
+    for checkpoint in have:
+        rows = pooled.loc[checkpoint]
+        parts.append(
+            f"{checkpoint}: "
+            + ", ".join(
+                f"{comparison} {row.jaccard:.2f} ({row.shared:.0f} of {row.n_causal:.0f})"
+                for comparison, row in rows.iterrows()
+            )
+        )
+    tokens = {
+        a.provenance.get("config", {}).get("ablation_tokens") for a in r.analyses.values()
+    }
+    w.figure(
+        name,
+        fig,
+        "pooled Jaccard of causal and activation-based sets of equal size; "
+        + "; ".join(parts)
+        + f" (causal effects from {', '.join(str(t) for t in sorted(tokens, key=str))} "
+        "held-out tokens per language: small sets from little text are noisy).",
+    )
