@@ -42,6 +42,7 @@ class ComparisonInputs:
     curves: dict[str, Any] = field(default_factory=dict)  # name -> LearningCurve.frame()
     warnings: list[str] = field(default_factory=list)
     n_boot: int = 1000
+    representations: dict[str, Any] = field(default_factory=dict)  # name -> Representations
 
 
 def parse_entries(texts: Sequence[str]) -> dict[str, str]:
@@ -90,11 +91,13 @@ def compare_checkpoints(
     batch_size: int = 16,
     device: str | None = None,
     progress: bool = True,
+    representation_config=None,
 ):
     """Evaluate (`split` of `facts`) and analyse (`corpus`, default the facts' train split;
     `heldout` for the ablations, default its test split) every checkpoint, save the inputs
     into `out`, and draw the report there with `baseline` (default: the first) as reference.
-    Returns the `interp.report.Report`."""
+    `representation_config` (an `interp.representations.run.RepresentationConfig`) adds the
+    representation analyses (figures 14-18). Returns the `interp.report.Report`."""
     from interp import corpora
     from interp.analysis import AnalysisConfig, analyze
     from interp.evaluate.run import evaluate_checkpoint
@@ -143,15 +146,31 @@ def compare_checkpoints(
         )
         analyses[name] = analysis
         folders[name] = str(analysis.folder)
+    exposure = heldout_exposure(checked[baseline], facts, split)
+    representations = {}
+    if representation_config is not None:
+        from interp.representations.run import represent
+
+        for name, checkpoint in checked.items():
+            representations[name] = represent(
+                checkpoint,
+                facts,
+                config=representation_config,
+                analysis=analyses[name],
+                exposure=exposure,
+                out_dir=None if checkpoint.is_dir() else out / INPUTS / name / "representations",
+                progress=progress,
+            )
     inputs = ComparisonInputs(
         baseline=baseline,
         analyses=analyses,
         evaluations=evaluations,
         scores=scores,
-        exposure=heldout_exposure(checked[baseline], facts, split),
+        exposure=exposure,
         curves=learning_curves(checked),
         warnings=compute_warnings(checked),
         n_boot=n_boot,
+        representations=representations,
     )
     save_inputs(inputs, out, sources=entries, analysis_folders=folders)
     return redraw(out)
@@ -177,10 +196,17 @@ def save_inputs(
             inputs.evaluations[name].to_parquet(tmp / name / "metrics.parquet")
             if name in inputs.curves:
                 inputs.curves[name].to_parquet(tmp / name / "curve.parquet")
-            analysis = Path(analysis_folders[name])
-            inside = out / INPUTS / name / "analysis"
-            if analysis.absolute() == inside.absolute() and analysis.is_dir():
-                os.replace(analysis, tmp / name / "analysis")  # a hub model's: keep it
+            for part, folder in (
+                ("analysis", Path(analysis_folders[name])),
+                ("representations", _representation_folder(inputs, name)),
+            ):
+                inside = out / INPUTS / name / part
+                if (
+                    folder is not None
+                    and folder.absolute() == inside.absolute()
+                    and folder.is_dir()
+                ):
+                    os.replace(folder, tmp / name / part)  # a hub model's: keep it
         if inputs.exposure is not None:
             inputs.exposure.to_parquet(tmp / "exposure.parquet")
     return atomic_write_json(
@@ -194,6 +220,13 @@ def save_inputs(
                     "analysis": os.path.relpath(
                         Path(analysis_folders[name]).absolute(), out.absolute()
                     ),
+                    "representations": (
+                        os.path.relpath(
+                            _representation_folder(inputs, name).absolute(), out.absolute()
+                        )
+                        if name in inputs.representations
+                        else None
+                    ),
                 }
                 for name in names
             },
@@ -201,6 +234,11 @@ def save_inputs(
             "n_boot": inputs.n_boot,
         },
     )
+
+
+def _representation_folder(inputs: ComparisonInputs, name: str) -> Path | None:
+    rep = inputs.representations.get(name)
+    return Path(rep.folder) if rep is not None else None
 
 
 def load_inputs(out: str | os.PathLike) -> ComparisonInputs:
@@ -224,7 +262,7 @@ def load_inputs(out: str | os.PathLike) -> ComparisonInputs:
         raise DataError(
             f"{manifest}: damaged ({err}). Fix: rerun `interp compare ... --out {out}`"
         ) from None
-    analyses, evaluations, scores, curves = {}, {}, {}, {}
+    analyses, evaluations, scores, curves, representations = {}, {}, {}, {}, {}
     for name, entry in checkpoints.items():
         folder = out / INPUTS / name
         for part in ("scores.parquet", "metrics.parquet"):
@@ -238,6 +276,13 @@ def load_inputs(out: str | os.PathLike) -> ComparisonInputs:
             curves[name] = pd.read_parquet(folder / "curve.parquet")
         analysis = folder / "analysis"
         analyses[name] = load_analysis(analysis if analysis.is_dir() else out / entry["analysis"])
+        if entry.get("representations"):
+            from interp.representations.run import load_representations
+
+            inside = folder / "representations"
+            representations[name] = load_representations(
+                inside if inside.is_dir() else out / entry["representations"]
+            )
     exposure_file = out / INPUTS / "exposure.parquet"
     return ComparisonInputs(
         baseline=baseline,
@@ -248,6 +293,7 @@ def load_inputs(out: str | os.PathLike) -> ComparisonInputs:
         curves=curves,
         warnings=list(meta.get("warnings", [])),
         n_boot=int(meta.get("n_boot", 1000)),
+        representations=representations,
     )
 
 
@@ -268,6 +314,7 @@ def redraw(out: str | os.PathLike, *, formats: Sequence[str] = ("png", "pdf"), d
         curves=inputs.curves,
         warnings=inputs.warnings,
         n_boot=inputs.n_boot,
+        representations=inputs.representations,
     )
 
 

@@ -301,6 +301,7 @@ _FIXED_SECTIONS = (
     Section("organism", "interp.train.organism:OrganismConfig", _organism),
     Section("evaluation", "interp.config:EvaluationConfig", _plain),
     Section("analysis", "interp.analysis:AnalysisConfig", _plain),
+    Section("representations", "interp.representations.run:RepresentationConfig", _plain),
 )
 
 
@@ -439,6 +440,13 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
             "ablation_tokens": 512,
             "calibrate_absolute": True,
             "causal": True,
+        },
+        "representations": {
+            "facts": 8,
+            "n_boot": 20,
+            "steering_strengths": [0.0, 4.0],
+            "fallback_fractions": [0.0, 1.0],
+            "max_new_tokens": 2,
         },
     },
     "default": {

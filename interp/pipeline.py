@@ -29,7 +29,7 @@ from interp.train.registry import get_regime
 
 def stages(config: PipelineConfig) -> tuple[str, ...]:
     """The stages of a run, in order: its regimes between the base and the evaluation."""
-    return ("facts", "base", *config.regimes, "evaluate", "score", "figures")
+    return ("facts", "base", *config.regimes, "evaluate", "score", "represent", "figures")
 
 
 @dataclass
@@ -39,6 +39,7 @@ class PipelineResult:
     evaluations: dict[str, Any] = field(default_factory=dict)  # name -> metrics table
     scores: dict[str, Any] = field(default_factory=dict)  # name -> scores table
     analyses: dict[str, Any] = field(default_factory=dict)  # name -> Analysis
+    representations: dict[str, Any] = field(default_factory=dict)  # name -> Representations
     report: Any = None
     summary: Any = None  # pandas DataFrame
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds this run
@@ -139,6 +140,7 @@ def plan(config: PipelineConfig) -> list[dict[str, Any]]:
         )
     stages.append({"stage": "evaluate", "settings": asdict(config.evaluation)})
     stages.append({"stage": "score", "settings": config.analysis.identity()})
+    stages.append({"stage": "represent", "settings": config.representations.identity()})
     stages.append({"stage": "figures", "out": str(Path(config.figures_dir) / config.run)})
     return stages
 
@@ -196,6 +198,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> PipelineRe
         run.regime(name, facts)
     evaluation_summary = run.evaluate(facts)
     run.score(facts)
+    run.represent(facts)
     run.figures(facts)
     result = run.result
     for text in result.report.warnings if result.report is not None else ():
@@ -351,13 +354,42 @@ class _Run:
 
         self.stage("score", key, None, make)
 
+    def represent(self, facts) -> None:
+        """Alignment, logit lens, patching, steering, fallback per checkpoint (each caches
+        its own folder; this stage gathers them)."""
+        from interp import comparison
+        from interp.representations.run import represent
+
+        settings, result = self.config.representations, self.result
+        key = fingerprint(
+            "represent", self.keys["score"], self.checkpoint_keys(), settings.identity()
+        )
+        exposure = comparison.heldout_exposure(
+            result.checkpoints.get("base"), facts, settings.split
+        )
+
+        def make(cached):
+            for name, checkpoint in result.checkpoints.items():
+                result.representations[name] = represent(
+                    checkpoint,
+                    facts,
+                    config=settings,
+                    analysis=result.analyses[name],
+                    exposure=exposure,
+                    progress=self.progress and not cached,
+                )
+            return result.representations
+
+        self.stage("represent", key, None, make)
+
     def figures(self, facts) -> None:
         config, result = self.config, self.result
         figures_dir = Path(config.figures_dir) / config.run
         key = fingerprint(
-            "figures-v8",
+            "figures-v9",
             self.keys["evaluate"],
             self.keys["score"],
+            self.keys["represent"],
             _report_version(),
             str(_reference_dir()),
         )
@@ -390,6 +422,7 @@ class _Run:
             curves=comparison.learning_curves(result.checkpoints),
             warnings=comparison.compute_warnings(result.checkpoints),
             n_boot=self.config.evaluation.n_boot,
+            representations=result.representations,
         )
         comparison.save_inputs(
             inputs,
@@ -410,6 +443,7 @@ def _check_devices(config: PipelineConfig) -> None:
     for name in config.regimes:
         check_device(config.regime_settings(name).device, allow_auto=True)
     check_device(config.analysis.device, allow_auto=True)
+    check_device(config.representations.device, allow_auto=True)
 
 
 def _evaluation_identity(evaluation) -> dict[str, Any]:

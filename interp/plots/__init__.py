@@ -19,6 +19,7 @@
 | 11 | plot_exposure_accuracy | `interp.evaluate.effects.exposure_accuracy` |
 | 12 | plot_script_classes | script_class_table |
 | 13 | plot_causal_overlap | causal_overlap_table |
+| 14-18 | plot_curves | the representation tables (alignment, lens, patching, steering, fallback) |
 
 Every function builds a `matplotlib.figure.Figure` directly (no pyplot, nothing global), so
 it works the same in notebooks, batch runs and tests. Names load on first use: importing
@@ -30,6 +31,7 @@ from __future__ import annotations
 from interp._lazy import lazy_exports
 
 _EXPORTS = {
+    "representations": ["plot_curves"],
     "style": [
         "save_figure",
         "checkpoint_colors",

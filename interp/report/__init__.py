@@ -26,7 +26,7 @@ import pandas as pd
 
 from interp import compare
 from interp.errors import ConfigError, DataError
-from interp.report import ablation, evaluation, heads, neurons
+from interp.report import ablation, evaluation, heads, neurons, representations
 from interp.report.common import (
     BUDGET_FREE,
     Report,
@@ -86,6 +86,11 @@ FIGURES: tuple[Figure, ...] = (
     Figure("11_exposure_accuracy", "evaluation tables by exposure", evaluation.draw_exposure),
     Figure("12_script_vs_language", "null-fdr script classes", neurons.draw_script_classes),
     Figure("13_causal_vs_activation", "causal sets and their overlaps", ablation.draw_causal),
+    Figure("14_alignment", "representations: alignment", representations.draw_alignment),
+    Figure("15_logit_lens", "representations: lens", representations.draw_lens),
+    Figure("16_patching", "representations: patching", representations.draw_patching),
+    Figure("17_steering", "representations: steering", representations.draw_steering),
+    Figure("18_fallback", "representations: fallback", representations.draw_fallback),
 )
 
 
@@ -103,6 +108,7 @@ def write_report(
     curves: Mapping[str, pd.DataFrame] | None = None,
     warnings: Sequence[str] = (),
     n_boot: int = 1000,
+    representations: Mapping[str, Any] | None = None,
 ) -> Report:
     """Figures 1-11, their tables, `summary.csv` and `index.md` for checkpoints in the given
     order (`analyses`: checkpoint -> `interp.analysis.Analysis`; `evaluations`: checkpoint ->
@@ -130,6 +136,7 @@ def write_report(
         curves=dict(curves or {}),
         n_boot=n_boot,
         warnings=list(warnings),
+        representations=dict(representations or {}),
     )
     _check_inputs(inputs)
     w = _Writer(out_dir, formats, dpi)

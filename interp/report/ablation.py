@@ -128,9 +128,7 @@ def draw_causal(w: _Writer, r: ReportInputs) -> None:
                 for comparison, row in rows.iterrows()
             )
         )
-    tokens = {
-        a.provenance.get("config", {}).get("ablation_tokens") for a in r.analyses.values()
-    }
+    tokens = {a.provenance.get("config", {}).get("ablation_tokens") for a in r.analyses.values()}
     w.figure(
         name,
         fig,

@@ -296,6 +296,7 @@ class ReportInputs:
     exposure: pd.DataFrame | None = None
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)
     n_boot: int = 1000
+    representations: dict[str, Any] = field(default_factory=dict)  # checkpoint -> Representations
     effects: pd.DataFrame | None = None
     power: str | None = None
     summary: pd.DataFrame | None = None
