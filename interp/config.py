@@ -464,6 +464,15 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
             "calibrate_absolute": True,
             "causal": True,
         },
+        # 60 held-out facts: alignment, lens and patching are cheap; steering and the
+        # fallback curve generate for every target, strength and share (about a minute each)
+        "representations": {
+            "facts": 60,
+            "batch_size": 32,
+            "steering_strengths": [0.0, 2.0, 8.0],
+            "fallback_fractions": [0.0, 0.5, 1.0],
+            "max_new_tokens": 4,
+        },
     },
     # Qwen2.5-7B with LoRA; the paper's analysis scale: 1024-token sequences, about 2M tokens
     # per language, 500 LAHIS samples of 512 tokens
