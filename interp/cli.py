@@ -238,6 +238,37 @@ def _score(args) -> int:
     return 0
 
 
+def _represent(args) -> int:
+    import pandas as pd
+
+    from interp.config import field_changes
+    from interp.facts import load_facts
+    from interp.representations.run import RepresentationConfig, represent
+
+    analysis = _analysis_from_args(args)
+    changes = field_changes(args, args.representation_flags)
+    # seed, device and batch size: the same flags as the analysis's
+    shared = {k: getattr(args, k) for k in ("seed", "device", "batch_size", "n_boot")}
+    shared["facts"] = args.n_facts
+    config = RepresentationConfig(**changes, **{k: v for k, v in shared.items() if v is not None})
+    result = represent(
+        args.checkpoint,
+        load_facts(args.facts),
+        config=config,
+        analysis=analysis,
+        languages=args.languages,
+    )
+    where = "reloaded from" if result.from_cache else "wrote"
+    print(f"{where} {result.folder}")
+    with pd.option_context("display.width", 160, "display.max_columns", 12):
+        for name, table in result.tables.items():
+            print(f"\n{name} ({len(table)} rows; {result.folder / (name + '.parquet')}):")
+            print(table.head(8).round(3).to_string(index=False))
+    for name, why in result.provenance.get("skipped", {}).items():
+        print(f"\nskipped {name}: {why}")
+    return 0
+
+
 def _ablate(args) -> int:
     result = _analysis_from_args(args)
     if args.units not in result.ablation:
@@ -505,6 +536,33 @@ def _add_score_commands(commands) -> None:
         "--units", default="neurons", choices=("neurons", "heads"), help="default: neurons"
     )
     ablate.set_defaults(func=_ablate)
+
+    represent = commands.add_parser(
+        "represent",
+        help="alignment with English per layer, logit lens, patching, steering, fallback",
+        description=(
+            "The representation-level analyses of one checkpoint on held-out facts: "
+            "cross-lingual retrieval and CKA per layer, the logit lens, English residuals "
+            "patched into each language's prompt, steering with language neurons and their "
+            "fallback curve (these two from the checkpoint's `interp score` analysis). Saved "
+            "under CHECKPOINT/representations/<key>/ and reloaded when nothing changed."
+        ),
+    )
+    _add_analysis_arguments(represent)
+    from interp.config import add_field_flags
+    from interp.representations.run import RepresentationConfig
+
+    group = represent.add_argument_group("representation settings (RepresentationConfig fields)")
+    # (seed, device, batch size and resamples: the analysis flags of the same names)
+    names = add_field_flags(
+        group, RepresentationConfig, skip=("facts", "batch_size", "seed", "device", "n_boot")
+    )
+    group.add_argument(
+        "--n-facts",
+        type=int,
+        help=f"held-out facts sampled (default: {RepresentationConfig().facts})",
+    )
+    represent.set_defaults(func=_represent, representation_flags=names)
 
 
 def _add_compare_commands(commands) -> None:

@@ -80,3 +80,19 @@ def test_without_an_analysis_steering_is_skipped_and_bad_settings_refused(study,
         RepresentationConfig(analyses=("lens", "telepathy"))
     with pytest.raises(ConfigError, match="English"):
         represent(model, facts, config=config, languages=["de", "ja"], progress=False)
+
+
+def test_the_represent_command(study, tmp_path, capsys):
+    from interp.cli import main
+    from interp.facts import write_polyfact
+
+    model, facts, _ = study
+    write_polyfact(facts, tmp_path / "facts")
+    argv = ["represent", str(model), "--facts", str(tmp_path / "facts"), "--n-facts", "4"]
+    argv += ["--analyses", "lens", "alignment", "--no-ablation", "--lahis-samples", "0"]
+    argv += ["--n-boot", "5", "--n-perm", "0", "--token-budget", "512", "--seq-len", "32"]
+    assert main([*argv, "--out", str(tmp_path / "analysis")]) == 0
+    out = capsys.readouterr().out
+    assert "lens (" in out and "alignment (" in out and "retrieval" in out
+    assert main([*argv, "--analyses", "telepathy", "--out", str(tmp_path / "analysis")]) == 1
+    assert "unknown" in capsys.readouterr().err
