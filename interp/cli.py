@@ -191,9 +191,17 @@ def _compare(args) -> int:
         batch_size=args.eval_batch_size,
         device=args.device,
         progress=not args.quiet,
+        representation_config=_representation_config(args) if args.representations else None,
     )
     _print_report(report)
     return 0
+
+
+def _representation_config(args):
+    from interp.representations.run import RepresentationConfig
+
+    shared = {k: getattr(args, k) for k in ("seed", "device", "n_boot")}
+    return RepresentationConfig(**{k: v for k, v in shared.items() if v is not None})
 
 
 def _report(args) -> int:
@@ -594,6 +602,11 @@ def _add_compare_commands(commands) -> None:
     )
     compare.add_argument("--out", help="report folder (default: comparisons/NAME-vs-NAME...)")
     compare.add_argument("--quiet", action="store_true", help="no progress bars")
+    compare.add_argument(
+        "--representations",
+        action="store_true",
+        help="also alignment, logit lens, patching, steering and fallback (figures 14-18)",
+    )
     _add_corpus_options(compare)
     compare.set_defaults(func=_compare)
 
