@@ -36,12 +36,6 @@ if TYPE_CHECKING:
     from interp.specialization.lape import NeuronCounts, NeuronSelection
     from interp.specialization.stats import BootstrapResult, SpecializationIndex
 
-BACKEND_ALIASES = {
-    "torch": "torch",
-    "lens": "transformer_lens",
-    "transformer_lens": "transformer_lens",
-    "nnsight": "nnsight",
-}
 SCORERS = ("lape-paper", "lape-tang", "absolute", "null-fdr")
 # the activation-based sets the causal ones are compared with ("unit kind:selection")
 CAUSAL_OVERLAPS = ("neurons:lape-paper", "neurons:null-fdr", "heads:lahis")
@@ -79,10 +73,9 @@ class AnalysisConfig:
     device: str | None = None
 
     def __post_init__(self):
-        if self.backend not in BACKEND_ALIASES:
-            raise ConfigError(
-                f"unknown backend {self.backend!r}. Fix: one of {', '.join(sorted(BACKEND_ALIASES))}"
-            )
+        from interp.activations.backends import backend_name
+
+        backend_name(self.backend)  # an unknown name is an error naming the known ones
         unknown = [s for s in self.scorers if s not in SCORERS]
         if unknown:
             raise ConfigError(f"unknown scorer(s) {unknown}. Fix: choose from {list(SCORERS)}")
@@ -117,7 +110,9 @@ class AnalysisConfig:
         """The settings that change results (not where or how fast they are computed)."""
         values = asdict(self)
         values.pop("device")
-        values["backend"] = BACKEND_ALIASES[self.backend]
+        from interp.activations.backends import backend_name
+
+        values["backend"] = backend_name(self.backend)
         values.pop("batch_size")
         return values
 
@@ -341,7 +336,7 @@ def _collect(model, tokenizer, tokenized, config, checkpoint, progress):
         tokenizer,
         tokenized.sequences,
         list(accumulators.values()),
-        backend=BACKEND_ALIASES[config.backend],
+        backend=config.backend,
         batch_size=config.batch_size,
         progress=progress,
     )

@@ -337,13 +337,20 @@ class NNsightBackend(Backend):
 BACKENDS: dict[str, type[Backend]] = {
     "torch": TorchHooksBackend,
     "transformer_lens": TransformerLensBackend,
-    "tl": TransformerLensBackend,
     "nnsight": NNsightBackend,
 }
+BACKEND_ALIASES = {"tl": "transformer_lens", "lens": "transformer_lens"}
+
+
+def backend_name(name: str) -> str:
+    """The registered name of a backend or of one of its aliases."""
+    name = BACKEND_ALIASES.get(name, name)
+    if name not in BACKENDS:
+        known = sorted({*BACKENDS, *BACKEND_ALIASES})
+        raise ConfigError(f"unknown backend {name!r}. Fix: one of {', '.join(known)}")
+    return name
 
 
 def make_backend(name: str, model: Any, tokenizer: Any, sites: Sequence[str]) -> Backend:
-    """A backend by name: "torch", "transformer_lens" (or "tl"), "nnsight"."""
-    if name not in BACKENDS:
-        raise ConfigError(f"unknown backend {name!r}; choose one of {sorted(set(BACKENDS))}")
-    return BACKENDS[name](model, tokenizer, sites)
+    """A backend by name: "torch", "transformer_lens" (or "tl", "lens"), "nnsight"."""
+    return BACKENDS[backend_name(name)](model, tokenizer, sites)
