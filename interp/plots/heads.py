@@ -284,13 +284,6 @@ def plot_causal_overlap(table: pd.DataFrame, *, title: str = "Causal vs activati
     )
     axes[-1].set_xlabel("language")
     fig.suptitle(title, fontsize=style.TITLE + 1)
-    fig.legend(
-        *axes[0].get_legend_handles_labels(),
-        loc="outside right upper",
-        fontsize=style.FONT,
-        title="checkpoint",
-        title_fontsize=style.FONT,
-        frameon=False,
-    )
+    style.side_legend(fig, axes[0])
     style.add_note(fig, "sets of equal size per language (the activation set's); all: pooled pairs")
     return fig

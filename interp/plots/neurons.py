@@ -158,14 +158,7 @@ def plot_neuron_counts(
         style.style_axes(dax)
     style.language_ticks(axes[-1], languages)
     axes[-1].set_xlabel("language")
-    fig.legend(
-        *ax.get_legend_handles_labels(),
-        loc="outside right upper",
-        fontsize=style.FONT,
-        title="checkpoint",
-        title_fontsize=style.FONT,
-        frameon=False,
-    )
+    style.side_legend(fig, ax)
     notes = [style.low_resource_note(languages)]
     if "lo" in table and np.isfinite(table["lo"].to_numpy(dtype=float)).any():
         notes.append("whiskers: bootstrap interval")
@@ -478,14 +471,7 @@ def plot_script_classes(
     ax.set_ylabel("specific neurons")
     ax.set_title(title)
     style.style_axes(ax)
-    fig.legend(
-        *ax.get_legend_handles_labels(),
-        loc="outside right upper",
-        fontsize=style.FONT,
-        title="checkpoint",
-        title_fontsize=style.FONT,
-        frameon=False,
-    )
+    style.side_legend(fig, ax)
     style.add_note(
         fig,
         "language: one language of a shared script; script: several languages of one script; "

@@ -136,14 +136,7 @@ def plot_recall(
                 ax.set_title("summary")
             style.style_axes(ax)
             legend_ax = legend_ax or ax
-        (top if top is not fig else fig).legend(
-            *legend_ax.get_legend_handles_labels(),
-            loc="outside right upper",
-            fontsize=style.FONT,
-            frameon=False,
-            title="checkpoint",
-            title_fontsize=style.FONT,
-        )
+        style.side_legend(top if top is not fig else fig, legend_ax)
     if heat:
         with_pairs = [n for n in names if (pairs["checkpoint"] == n).any()]
         pair_langs = language_order(pairs["language"])

@@ -75,16 +75,7 @@ def plot_curves(
             if r == len(rows) - 1:
                 ax.set_xlabel(xlabel or x)
             style.style_axes(ax, grid="y")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(
-        handles,
-        labels,
-        loc="outside right upper",
-        fontsize=style.FONT - 1,
-        title=line,
-        title_fontsize=style.FONT,
-        frameon=False,
-    )
+    style.side_legend(fig, axes[0, 0], title=line, fontsize=style.FONT - 1)
     if title:
         fig.suptitle(title, fontsize=style.TITLE + 1)
     style.add_note(fig, "bands: bootstrap intervals over facts")

@@ -156,6 +156,19 @@ def language_ticks(ax, codes: Sequence[str], axis: str = "x", rotation: float = 
             tick.set_fontstyle("italic")
 
 
+def side_legend(target, ax, *, title: str = "checkpoint", fontsize: float | None = None):
+    """The legend of `ax`'s lines or bars, outside `target` (a figure or subfigure) at the
+    upper right: one per figure, titled."""
+    return target.legend(
+        *ax.get_legend_handles_labels(),
+        loc="outside right upper",
+        fontsize=FONT if fontsize is None else fontsize,
+        title=title,
+        title_fontsize=FONT,
+        frameon=False,
+    )
+
+
 def add_note(fig, text: str | None) -> None:
     """A small footnote at the bottom right of the figure."""
     if text:

@@ -165,14 +165,7 @@ def plot_exposure_accuracy(
     right.set_title(f"per language: {names[0]}")
     right.legend(fontsize=style.FONT - 1, frameon=False, loc="upper right")
     style.style_axes(right)
-    fig.legend(
-        *left.get_legend_handles_labels(),
-        loc="outside right upper",
-        fontsize=style.FONT,
-        frameon=False,
-        title="checkpoint",
-        title_fontsize=style.FONT,
-    )
+    style.side_legend(fig, left)
     fig.suptitle(title, fontsize=style.TITLE + 1)
     style.add_note(fig, "dashed: chance (25%); " + (style.low_resource_note(languages) or ""))
     return fig
