@@ -102,6 +102,7 @@ def test_a_registered_regime_is_in_the_pipeline_plan(toy, tmp_path, capsys):
         "toy-after-cpt",
         "evaluate",
         "score",
+        "represent",
         "figures",
     )
     planned = {entry["stage"]: entry for entry in plan(config)}
