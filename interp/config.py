@@ -439,9 +439,10 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
             "lahis_max_length": 32,
             "ablation_tokens": 512,
             "calibrate_absolute": True,
-            "causal": True,
         },
+        # (steering, the fallback curve and causal sets have tests of their own)
         "representations": {
+            "analyses": ["alignment", "lens", "patching"],
             "facts": 8,
             "n_boot": 20,
             "steering_strengths": [0.0, 4.0],

@@ -96,3 +96,41 @@ def test_the_represent_command(study, tmp_path, capsys):
     assert "lens (" in out and "alignment (" in out and "retrieval" in out
     assert main([*argv, "--analyses", "telepathy", "--out", str(tmp_path / "analysis")]) == 1
     assert "unknown" in capsys.readouterr().err
+
+
+def test_representations_draw_figures_14_to_18(study, tmp_path):
+    from interp.report import representations as steps
+    from interp.report.common import ReportInputs, _Writer
+
+    model, facts, analysis = study
+    config = RepresentationConfig(
+        facts=6,
+        n_boot=10,
+        steering_strengths=(0.0, 4.0),
+        fallback_fractions=(0.0, 1.0),
+        max_new_tokens=2,
+    )
+    rep = represent(
+        model, facts, config=config, analysis=analysis, out_dir=tmp_path / "r", progress=False
+    )
+    inputs = ReportInputs(
+        analyses={"base": analysis, "again": analysis},
+        evaluations={},
+        baseline="base",
+        scorer="lape-paper",
+        representations={"base": rep, "again": rep},
+    )
+    writer = _Writer(tmp_path / "fig", ("png",), 20)
+    for draw in (
+        steps.draw_alignment,
+        steps.draw_lens,
+        steps.draw_patching,
+        steps.draw_steering,
+        steps.draw_fallback,
+    ):
+        draw(writer, inputs)
+    report = writer.report
+    for name in ("14_alignment", "15_logit_lens", "16_patching", "17_steering", "18_fallback"):
+        assert name in report.figures and len(report.readings[name]) > 40, name
+    assert "chance" in report.readings["14_alignment"]
+    assert "strength 0 -> 4" in report.readings["17_steering"]
